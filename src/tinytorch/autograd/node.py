@@ -1,0 +1,198 @@
+"""Graph nodes: one per recorded operation.
+
+A ``Node`` is what PyTorch calls a ``grad_fn`` and TinyTorch calls a
+``Function``: it remembers where its inputs came from (``_edges``), what it saved
+for backward, and how to turn the output's gradient into input gradients
+(``backward``). Each op subclasses it next to its forward code in ``tinytorch.ops``.
+
+A backward rule receives the output gradient followed by the saved values. In the
+fast path they are NumPy arrays; with ``create_graph=True`` they are Tensors, so
+the same expression records a graph of its own (higher-order gradients).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+if TYPE_CHECKING:
+    from tinytorch.tensor import Tensor
+
+
+class Node:
+    """Base class of every graph node (``y.grad_fn``).
+
+    Subclasses call ``super().__init__(*inputs)`` to record where the inputs
+    came from, then ``save_for_backward(...)`` with whatever ``backward`` needs:
+    input Tensors (saved by reference and checked for in-place changes) or
+    plain values (axes, shapes, masks). Set ``saves_output = True`` to receive
+    the forward output as the last saved value.
+    """
+
+    # Every node sets these; the rarer attributes below default at class level
+    # and land in the instance __dict__ only when used.
+    __slots__ = ("_edges", "needs_input_grad", "_vals", "_shape", "_dtype", "__dict__",
+                 "__weakref__")
+
+    saves_output: bool = False
+    _src: tuple[Any, ...] | None = None  # saved Tensors (for checks and create_graph)
+    _vers: tuple[Any, ...] = ()  # their versions when saved
+    _out_vc: list[int]  # version counter of the output, when saves_output
+    _out_ver: int = 0
+    _hooks: list[Any] | None = None
+
+    def __init__(self, *inputs: Any) -> None:
+        # NOTE: one and two inputs are written out: this runs once per recorded op.
+        n = len(inputs)
+        if n == 1:
+            t = inputs[0]
+            if isinstance(t, _Tensor) and t.requires_grad:
+                self._edges = (t.grad_fn or t,)
+                self.needs_input_grad = _NEED_1
+            else:
+                self._edges = (None,)
+                self.needs_input_grad = _NEED_0
+        elif n == 2:
+            a, b = inputs
+            ea = (a.grad_fn or a) if isinstance(a, _Tensor) and a.requires_grad else None
+            eb = (b.grad_fn or b) if isinstance(b, _Tensor) and b.requires_grad else None
+            self._edges = (ea, eb)
+            self.needs_input_grad = _NEED_2[ea is not None, eb is not None]
+        else:
+            edges = []
+            for t in inputs:
+                edges.append(t.grad_fn or t if isinstance(t, _Tensor) and t.requires_grad
+                             else None)
+            self._edges = tuple(edges)
+            self.needs_input_grad = tuple([e is not None for e in edges])
+        self._vals: tuple[Any, ...] | None = ()
+        # _shape and _dtype are filled in when the output Tensor is made (Tensor._from_op).
+        self._shape: tuple[int, ...]
+        self._dtype: Any
+
+    def save_for_backward(self, *values: Any) -> None:
+        """Keep ``values`` for ``backward``; Tensors are checked for in-place edits."""
+        src = None
+        for i, v in enumerate(values):
+            if isinstance(v, _Tensor):
+                if src is None:
+                    src = [None] * len(values)
+                src[i] = v
+        if src is None:
+            self._vals = values
+            return
+        self._vals = tuple(v.data if s is not None else v for v, s in zip(values, src))
+        self._src = tuple(src)
+        self._vers = tuple(None if s is None else s._counter()[0] for s in src)
+
+    def backward(self, grad: Any, *saved: Any) -> Any:
+        """Return the gradient for each input (a tuple, or one value for one input)."""
+        raise NotImplementedError(f"{type(self).__name__} does not define backward")
+
+    # ------------------------------------------------------------------ helpers
+    def name(self) -> str:
+        return type(self).__name__
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__}>"
+
+    @property
+    def saved_tensors(self) -> tuple[Any, ...]:
+        """What this node saved: the input Tensors, or plain values (after a
+        backward without ``retain_graph`` they have been released)."""
+        if self._vals is None:
+            raise RuntimeError(_released_message(self))
+        if self._src is None:
+            return self._vals
+        return tuple(v if s is None else s for v, s in zip(self._vals, self._src))
+
+    @property
+    def next_functions(self) -> tuple[tuple[Any, int], ...]:
+        """``((node, 0), ...)`` per input as in PyTorch: the producing node, an
+        ``AccumulateGrad`` for a leaf that requires grad, or ``None``."""
+        out = []
+        for e in self._edges:
+            if e is None or isinstance(e, Node):
+                out.append((e, 0))
+            else:
+                out.append((AccumulateGrad(e), 0))
+        return tuple(out)
+
+    def register_hook(self, fn: Any) -> Any:
+        """Call ``fn(grad)`` with the gradient of this node's output before it is used;
+        a non-None return value replaces the gradient."""
+        if self._hooks is None:
+            self._hooks = []
+        self._hooks.append(fn)
+        return _RemovableHandle(self._hooks, fn)
+
+    def apply(self, grad_output: Any) -> tuple[Any, ...]:
+        """Gradients for each input given the output gradient (TinyTorch's API).
+
+        Values are NumPy arrays, summed back to each input's shape.
+
+        >>> import numpy as np, tinytorch as tt
+        >>> from tinytorch.core.autograd import MulBackward
+        >>> a = tt.tensor([1.0, 2.0], requires_grad=True)
+        >>> b = tt.tensor([3.0, 4.0], requires_grad=True)
+        >>> MulBackward(a, b).apply(np.ones(2))
+        (array([3., 4.]), array([1., 2.]))
+        """
+        from tinytorch.autograd.engine import call_rule
+
+        return call_rule(self, np.asarray(grad_output), create_graph=False)
+
+
+_NEED_0 = (False,)
+_NEED_1 = (True,)
+_NEED_2 = {(x, y): (x, y) for x in (False, True) for y in (False, True)}
+
+
+class AccumulateGrad:
+    """Stands for a leaf tensor in ``next_functions`` (as in PyTorch)."""
+
+    __slots__ = ("variable",)
+
+    def __init__(self, variable: Tensor) -> None:
+        self.variable = variable
+
+    def name(self) -> str:
+        return "AccumulateGrad"
+
+    def __repr__(self) -> str:
+        return "<AccumulateGrad>"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, AccumulateGrad) and other.variable is self.variable
+
+    def __hash__(self) -> int:
+        return id(self.variable)
+
+
+class _RemovableHandle:
+    """Returned by ``register_hook``; ``.remove()`` takes the hook out again."""
+
+    __slots__ = ("_hooks", "_fn")
+
+    def __init__(self, hooks: list[Any], fn: Any) -> None:
+        self._hooks = hooks
+        self._fn = fn
+
+    def remove(self) -> None:
+        for i, h in enumerate(self._hooks):
+            if h is self._fn:
+                del self._hooks[i]
+                return
+
+
+def _released_message(node: Node) -> str:
+    return (
+        f"Trying to backward through the graph a second time: the values saved by "
+        f"{node.name()} were freed after the first backward. Pass retain_graph=True to "
+        f"the first backward() if you need to backward through the graph again."
+    )
+
+
+# Bound at the bottom to avoid an import cycle (tensor.py imports this module).
+from tinytorch.tensor import Tensor as _Tensor  # noqa: E402

@@ -1,0 +1,180 @@
+"""Binary (and ternary) elementwise ops. Broadcasting is undone by the engine."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from tinytorch.ops.common import Node, binary, data_of, result, tracked
+
+# ----------------------------------------------------------------- add / sub
+
+
+class AddBackward(Node):
+    def backward(self, g: Any) -> Any:
+        return g, g
+
+
+def add(a: Any, b: Any) -> Any:
+    """``a + b`` with broadcasting.
+
+    >>> import tinytorch as tt
+    >>> tt.add(tt.tensor([1.0, 2.0]), 1)
+    tensor([2., 3.])
+    """
+    return binary(np.add, AddBackward, a, b)
+
+
+class SubBackward(Node):
+    def backward(self, g: Any) -> Any:
+        return g, -g
+
+
+def sub(a: Any, b: Any) -> Any:
+    """``a - b``."""
+    return binary(np.subtract, SubBackward, a, b)
+
+
+# ----------------------------------------------------------------- mul / div
+
+
+class MulBackward(Node):
+    def __init__(self, a: Any, b: Any) -> None:
+        super().__init__(a, b)
+        need_a, need_b = self.needs_input_grad
+        # NOTE: each input's gradient needs only the other operand.
+        self.save_for_backward(b if need_a else None, a if need_b else None)
+
+    def backward(self, g: Any, b: Any, a: Any) -> Any:
+        return (None if b is None else g * b), (None if a is None else g * a)
+
+
+def mul(a: Any, b: Any) -> Any:
+    """``a * b``."""
+    return binary(np.multiply, MulBackward, a, b)
+
+
+class DivBackward(Node):
+    def __init__(self, a: Any, b: Any) -> None:
+        super().__init__(a, b)
+        need_a, need_b = self.needs_input_grad
+        self.save_for_backward(a if need_b else None, b)
+
+    def backward(self, g: Any, a: Any, b: Any) -> Any:
+        need_a, need_b = self.needs_input_grad
+        return (g / b if need_a else None), (-g * a / (b * b) if need_b else None)
+
+
+def div(a: Any, b: Any) -> Any:
+    """``a / b``."""
+    return binary(np.true_divide, DivBackward, a, b)
+
+
+# ----------------------------------------------------------------- pow
+
+
+class PowBackward(Node):
+    def __init__(self, a: Any, b: Any) -> None:
+        super().__init__(a, b)
+        self.save_for_backward(a, b)
+
+    def backward(self, g: Any, a: Any, b: Any) -> Any:
+        need_a, need_b = self.needs_input_grad
+        ga = g * b * a ** (b - 1) if need_a else None
+        # NOTE: d(a**b)/db = a**b * log(a); NaN for negative bases, as in PyTorch.
+        gb = g * a**b * np.log(a) if need_b else None
+        return ga, gb
+
+
+def pow(a: Any, b: Any) -> Any:  # noqa: A001 - the op table's name
+    """``a ** b`` (either side may be a Python number).
+
+    >>> import tinytorch as tt
+    >>> tt.pow(2, tt.tensor([1.0, 3.0]))
+    tensor([2., 8.])
+    """
+    return binary(np.power, PowBackward, a, b)
+
+
+# ----------------------------------------------------------------- maximum / minimum / where
+
+
+class MaximumBackward(Node):
+    """Also serves ``minimum``: the weights say which side won (ties split evenly)."""
+
+    def __init__(self, a: Any, b: Any, weight_a: Any = None) -> None:
+        super().__init__(a, b)
+        if weight_a is None:  # TinyTorch-style direct construction
+            ad, bd = data_of(a), data_of(b)
+            weight_a = (ad > bd) + 0.5 * (ad == bd)
+        self.save_for_backward(weight_a)
+
+    def backward(self, g: Any, weight_a: Any) -> Any:
+        return g * weight_a, g * (1.0 - weight_a)
+
+
+class MinimumBackward(MaximumBackward):
+    pass
+
+
+def _choose(a: Any, b: Any, a_wins: Any, node_cls: type[MaximumBackward]) -> Any:
+    ad, bd = data_of(a), data_of(b)
+    out = np.maximum(ad, bd) if node_cls is MaximumBackward else np.minimum(ad, bd)
+    if not tracked(a, b):
+        return result(out, None)
+    dtype = out.dtype if np.issubdtype(out.dtype, np.floating) else np.float32
+    weight_a = (a_wins(ad, bd) + 0.5 * (ad == bd)).astype(dtype)
+    return result(out, node_cls(a, b, weight_a))
+
+
+def maximum(a: Any, b: Any) -> Any:
+    """Elementwise maximum; at ties each side gets half the gradient."""
+    return _choose(a, b, np.greater, MaximumBackward)
+
+
+def minimum(a: Any, b: Any) -> Any:
+    """Elementwise minimum; at ties each side gets half the gradient."""
+    return _choose(a, b, np.less, MinimumBackward)
+
+
+class WhereBackward(Node):
+    def __init__(self, cond: Any, a: Any, b: Any) -> None:
+        super().__init__(a, b)
+        self.save_for_backward(np.asarray(data_of(cond), dtype=bool))
+
+    def backward(self, g: Any, cond: Any) -> Any:
+        return g * cond, g * ~cond
+
+
+def where(cond: Any, a: Any, b: Any) -> Any:
+    """Pick ``a`` where ``cond`` holds, else ``b``; ``cond`` gets no gradient.
+
+    >>> import tinytorch as tt
+    >>> x = tt.tensor([-1.0, 2.0])
+    >>> tt.where(x > 0, x, 0.0)
+    tensor([0., 2.])
+    """
+    c = np.asarray(data_of(cond), dtype=bool)
+    out = np.where(c, data_of(a), data_of(b))
+    return result(out, WhereBackward(c, a, b) if tracked(a, b) else None)
+
+
+# ----------------------------------------------------------------- comparisons (no gradient)
+
+
+def _compare(ufunc: Any) -> Any:
+    def compare(a: Any, b: Any) -> Any:
+        return result(ufunc(data_of(a), data_of(b)), None)
+
+    compare.__name__ = ufunc.__name__
+    compare.__doc__ = f"Elementwise ``np.{ufunc.__name__}``; returns a bool tensor."
+    return compare
+
+
+eq = _compare(np.equal)
+ne = _compare(np.not_equal)
+lt = _compare(np.less)
+le = _compare(np.less_equal)
+gt = _compare(np.greater)
+ge = _compare(np.greater_equal)

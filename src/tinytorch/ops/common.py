@@ -1,0 +1,114 @@
+"""Shared plumbing for the op families: operand unwrapping and argument checks."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from tinytorch.autograd import grad_mode
+from tinytorch.autograd.node import Node
+from tinytorch.tensor import Tensor
+
+__all__ = ["Node", "Tensor", "as_tensor", "binary", "data_of", "grad_mode", "norm_axis",
+           "reduce_args", "result", "shape_arg", "tracked", "unary"]
+
+result = Tensor._from_op
+
+
+def data_of(x: Any) -> Any:
+    """The array (or Python scalar) behind an operand."""
+    if isinstance(x, Tensor):
+        return x.data
+    if isinstance(x, (int, float)):
+        return x
+    if isinstance(x, (np.ndarray, np.generic)):
+        return x
+    return Tensor(x).data  # lists and nested sequences follow Tensor's dtype rules
+
+
+def unary(fn: Any, node_cls: Any, x: Any) -> Tensor:
+    """Apply array function ``fn`` to ``x``, recording ``node_cls(x)`` when needed."""
+    if isinstance(x, Tensor):
+        out = fn(x.data)
+        return result(out, node_cls(x) if x.requires_grad and grad_mode.enabled else None)
+    return result(fn(data_of(x)), None)
+
+
+def binary(fn: Any, node_cls: Any, a: Any, b: Any) -> Tensor:
+    """Apply ``fn(a, b)`` to the operands' arrays, recording ``node_cls(a, b)`` when
+    needed. This is the hot path of every arithmetic operator."""
+    if isinstance(a, Tensor):
+        ad = a.data
+        need = a.requires_grad
+    else:
+        ad = a if type(a) is float or type(a) is int else data_of(a)
+        need = False
+    if isinstance(b, Tensor):
+        bd = b.data
+        need = need or b.requires_grad
+    else:
+        bd = b if type(b) is float or type(b) is int else data_of(b)
+    out = fn(ad, bd)
+    return result(out, node_cls(a, b) if need and grad_mode.enabled else None)
+
+
+def as_tensor(x: Any) -> Tensor:
+    return x if isinstance(x, Tensor) else Tensor._from_op(np.asarray(data_of(x)), None)
+
+
+def tracked(*xs: Any) -> bool:
+    """Whether an op on ``xs`` must be recorded."""
+    if not grad_mode.enabled:
+        return False
+    for x in xs:
+        if isinstance(x, Tensor) and x.requires_grad:
+            return True
+    return False
+
+
+def norm_axis(op: str, axis: Any, ndim: int) -> tuple[int, ...] | None:
+    """Normalise ``axis`` (int, tuple, None, negatives) to a sorted tuple, or None."""
+    if axis is None:
+        return None
+    axes = (axis,) if isinstance(axis, (int, np.integer)) else tuple(axis)
+    out = []
+    for a in axes:
+        if not isinstance(a, (int, np.integer)):
+            raise TypeError(f"{op}: axis must be an int or a tuple of ints, got {axis!r}")
+        if not -max(ndim, 1) <= a < max(ndim, 1):
+            raise ValueError(f"{op}: axis {a} is out of range for a tensor with {ndim} dimensions")
+        out.append(int(a) % max(ndim, 1))
+    if len(set(out)) != len(out):
+        raise ValueError(f"{op}: repeated axis in {axis!r}")
+    if ndim == 0:
+        return None
+    return tuple(sorted(out))
+
+
+def reduce_args(
+    op: str, ndim: int, axis: Any, keepdims: bool, dim: Any, keepdim: bool | None
+) -> tuple[tuple[int, ...] | None, bool]:
+    """Accept NumPy (axis/keepdims) and PyTorch (dim/keepdim) spellings."""
+    if dim is not None:
+        if axis is not None:
+            raise TypeError(f"{op}: give either axis or dim, not both")
+        axis = dim
+    if keepdim is not None:
+        keepdims = keepdim
+    return norm_axis(op, axis, ndim), bool(keepdims)
+
+
+def kept_shape(shape: tuple[int, ...], axes: tuple[int, ...] | None) -> tuple[int, ...]:
+    """``shape`` with the reduced axes set to 1 (the keepdims shape)."""
+    if axes is None:
+        return (1,) * len(shape)
+    return tuple(1 if i in axes else n for i, n in enumerate(shape))
+
+
+def shape_arg(shape: Sequence[Any]) -> tuple[int, ...]:
+    """Accept ``f(2, 3)`` and ``f((2, 3))``."""
+    if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
+        shape = tuple(shape[0])
+    return tuple(int(s) for s in shape)

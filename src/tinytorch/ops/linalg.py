@@ -1,0 +1,83 @@
+"""Matrix products. One BLAS call forward, one per needed input backward."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from tinytorch.ops.common import Node, data_of, result, tracked
+
+
+class MatmulBackward(Node):
+    def __init__(self, a: Any, b: Any) -> None:
+        super().__init__(a, b)
+        need_a, need_b = self.needs_input_grad
+        self.save_for_backward(a if need_b else np.ndim(data_of(a)),
+                               b if need_a else np.ndim(data_of(b)))
+
+    def backward(self, g: Any, a: Any, b: Any) -> Any:
+        need_a, need_b = self.needs_input_grad
+        # NOTE: 1-D operands act as a row (left) or a column (right) vector whose
+        # extra axis is dropped from the result; put it back before the products.
+        a_vec = (a if isinstance(a, int) else a.ndim) == 1
+        b_vec = (b if isinstance(b, int) else b.ndim) == 1
+        if a_vec and b_vec:
+            g = g[..., None, None]
+        elif a_vec:
+            g = g[..., None, :]
+        elif b_vec:
+            g = g[..., None]
+        ga = gb = None
+        if need_a:
+            b2 = b[:, None] if b_vec else b
+            ga = g @ b2.swapaxes(-1, -2)
+            if a_vec:
+                ga = ga[..., 0, :]
+        if need_b:
+            a2 = a[None, :] if a_vec else a
+            gb = a2.swapaxes(-1, -2) @ g
+            if b_vec:
+                gb = gb[..., 0]
+        return ga, gb
+
+
+def matmul(a: Any, b: Any) -> Any:
+    """Matrix product with NumPy's rules: 1-D vectors, 2-D matrices, and stacks of
+    matrices whose batch dimensions broadcast.
+
+    >>> import tinytorch as tt
+    >>> tt.matmul(tt.tensor([[1.0, 2.0]]), tt.tensor([[3.0], [4.0]]))
+    tensor([[11.]])
+    """
+    ad, bd = data_of(a), data_of(b)
+    if np.ndim(ad) == 0 or np.ndim(bd) == 0:
+        raise ValueError(
+            f"matmul: both operands need at least 1 dimension, got shapes "
+            f"{np.shape(ad)} and {np.shape(bd)}"
+        )
+    k_a = np.shape(ad)[-1]
+    k_b = np.shape(bd)[-2] if np.ndim(bd) > 1 else np.shape(bd)[0]
+    if k_a != k_b:
+        raise ValueError(
+            f"matmul: shapes {np.shape(ad)} and {np.shape(bd)} do not align ({k_a} != {k_b})"
+        )
+    try:
+        out = np.matmul(ad, bd)
+    except ValueError:
+        raise ValueError(
+            f"matmul: batch dimensions of shapes {np.shape(ad)} and {np.shape(bd)} "
+            f"do not broadcast"
+        ) from None
+    return result(out, MatmulBackward(a, b) if tracked(a, b) else None)
+
+
+def dot(a: Any, b: Any) -> Any:
+    """Inner product of two 1-D tensors (matrix product for 2-D, as ``np.dot``)."""
+    na, nb = np.ndim(data_of(a)), np.ndim(data_of(b))
+    if na > 2 or nb > 2 or na == 0 or nb == 0:
+        raise ValueError(
+            f"dot: expected 1-D or 2-D operands, got shapes {np.shape(data_of(a))} and "
+            f"{np.shape(data_of(b))}; use matmul for batches"
+        )
+    return matmul(a, b)
