@@ -215,7 +215,7 @@ class Tensor:
     __hash__ = object.__hash__
 
     def __repr__(self) -> str:
-        body = np.array2string(self.data, separator=", ", prefix="tensor(")
+        body = np.array2string(self.data, separator=", ", prefix="tensor(", precision=4)
         extra = []
         if self.data.dtype != np.float32:
             extra.append(f"dtype={self.data.dtype}")

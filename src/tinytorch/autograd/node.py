@@ -134,8 +134,8 @@ class Node:
 
         >>> import numpy as np, tinytorch as tt
         >>> from tinytorch.core.autograd import MulBackward
-        >>> a = tt.tensor([1.0, 2.0], requires_grad=True)
-        >>> b = tt.tensor([3.0, 4.0], requires_grad=True)
+        >>> a = tt.tensor([1.0, 2.0], dtype=tt.float64, requires_grad=True)
+        >>> b = tt.tensor([3.0, 4.0], dtype=tt.float64, requires_grad=True)
         >>> MulBackward(a, b).apply(np.ones(2))
         (array([3., 4.]), array([1., 2.]))
         """

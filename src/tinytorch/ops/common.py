@@ -50,7 +50,13 @@ def binary(fn: Any, node_cls: Any, a: Any, b: Any) -> Tensor:
         need = need or b.requires_grad
     else:
         bd = b if type(b) is float or type(b) is int else data_of(b)
-    out = fn(ad, bd)
+    try:
+        out = fn(ad, bd)
+    except ValueError:
+        raise ValueError(
+            f"{fn.__name__}: shapes {np.shape(ad)} and {np.shape(bd)} cannot be broadcast "
+            f"together (trailing dimensions must be equal or 1)"
+        ) from None
     return result(out, node_cls(a, b) if need and grad_mode.enabled else None)
 
 
