@@ -117,6 +117,8 @@ class Tensor:
                 node._vals = (*node._vals, data)
                 node._out_vc = t._vc = [0]
                 node._out_ver = 0
+            if node._special:
+                return _finish_special(t, node)
         return t
 
     def _counter(self) -> list[int]:
@@ -681,3 +683,4 @@ from tinytorch import ops as _ops  # noqa: E402  (ops import Tensor from this mo
 from tinytorch.autograd import engine as _engine  # noqa: E402
 from tinytorch.autograd import grad_mode as _grad_mode  # noqa: E402
 from tinytorch.autograd.node import _RemovableHandle  # noqa: E402
+from tinytorch.autograd.node import finish_special as _finish_special  # noqa: E402

@@ -1,6 +1,14 @@
 """Automatic differentiation: graph nodes, the backward engine and grad modes."""
 
+from tinytorch.autograd import forward_ad
+from tinytorch.autograd.anomaly import (
+    AnomalyError,
+    detect_anomaly,
+    is_anomaly_enabled,
+    set_detect_anomaly,
+)
 from tinytorch.autograd.engine import backward, grad, unbroadcast
+from tinytorch.autograd.function import Function, FunctionCtx
 from tinytorch.autograd.grad_mode import (
     enable_grad,
     is_grad_enabled,
@@ -11,6 +19,13 @@ from tinytorch.autograd.node import AccumulateGrad, Node
 
 __all__ = [
     "AccumulateGrad",
+    "AnomalyError",
+    "Function",
+    "FunctionCtx",
+    "detect_anomaly",
+    "forward_ad",
+    "is_anomaly_enabled",
+    "set_detect_anomaly",
     "Node",
     "backward",
     "enable_grad",

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from tinytorch.autograd import grad_mode
+from tinytorch.autograd import anomaly, forward_ad, grad_mode
 from tinytorch.autograd.node import Node, _released_message
 from tinytorch.tensor import Tensor
 
@@ -105,6 +105,10 @@ def _graph_args(node: Node) -> list[Any]:
         out = Tensor._from_op(args[-1], None)
         out.requires_grad = True
         out.grad_fn = node
+        tangent = node.__dict__.get("_out_tangent")
+        if tangent is not None:  # forward mode over this backward (jacfwd of jacrev)
+            out._fw_grad = tangent
+            out._fw_level = forward_ad.level
         args[-1] = out
     return args
 
@@ -245,56 +249,67 @@ def _execute(
     grad_mode.enabled = create_graph
     try:
         while ready:
-            node = ready.pop()
+            node: Node | None = ready.pop()
             g = grads.pop(node)
-            if node._hooks:
-                g = _run_hooks(node._hooks, g, create_graph)
-            if capture is not None:
-                slot = capture.get(node)
-                if slot is not None:
-                    _put(captured, slot, g)  # type: ignore[arg-type]
-                if node not in needed:  # type: ignore[operator]
-                    continue  # nothing upstream of it is captured
-            vals = node._vals
-            if create_graph or vals is None or node._src is not None or (
-                node.saves_output and node._out_vc[0] != node._out_ver
-            ):
-                in_grads = _run_rule(node, g, create_graph)
-            else:  # fast path: nothing to check, arrays in and out
-                in_grads = node.backward(g, *vals)
-                if type(in_grads) is not tuple or len(in_grads) != len(node._edges):
-                    in_grads = _as_grad_tuple(node, in_grads)
-            if not keep:
-                node._vals = None
-                if node._src is not None:
-                    node._src = None
-            for e, gi in zip(node._edges, in_grads):
-                if e is None:
-                    continue
-                if isinstance(e, Tensor):
-                    if gi is None:
+            while node is not None:
+                if node._hooks:
+                    g = _run_hooks(node._hooks, g, create_graph)
+                if capture is not None:
+                    slot = capture.get(node)
+                    if slot is not None:
+                        _put(captured, slot, g)  # type: ignore[arg-type]
+                    if node not in needed:  # type: ignore[operator]
+                        break  # nothing upstream of it is captured
+                vals = node._vals
+                if create_graph or vals is None or node._src is not None or (
+                    node.saves_output and node._out_vc[0] != node._out_ver
+                ):
+                    in_grads = _run_rule(node, g, create_graph)
+                else:  # fast path: nothing to check, arrays in and out
+                    in_grads = node.backward(g, *vals)
+                    if type(in_grads) is not tuple or len(in_grads) != len(node._edges):
+                        in_grads = _as_grad_tuple(node, in_grads)
+                if grad_mode.extras and anomaly.enabled:
+                    anomaly.check_grads(node, in_grads)
+                if not keep:
+                    node._vals = None
+                    if node._src is not None:
+                        node._src = None
+                # NOTE: when this node is the last consumer of an input node and the
+                # only one feeding it, its gradient is handed over directly (no dict,
+                # no stack): long chains run through here.
+                this, node, handoff = node, None, None
+                for e, gi in zip(this._edges, in_grads):
+                    if e is None:
                         continue
-                    data = e.data
-                    if gi.shape != data.shape or gi.dtype != data.dtype:
-                        gi = _fit(gi, data.shape, data.dtype, node, e)
-                    if capture is None:
-                        fresh = gi is not g and getattr(gi, "base", 0) is None
-                        _accumulate(e, gi, fresh, create_graph)
-                    elif e in capture:
-                        _put(captured, capture[e], gi)  # type: ignore[arg-type]
-                    continue
-                if gi is not None:
-                    if gi.shape != e._shape or gi.dtype != e._dtype:
-                        gi = _fit(gi, e._shape, e._dtype, node, e)
-                    prev = grads.get(e)
-                    grads[e] = gi if prev is None else prev + gi
-                left = deps[e] - 1
-                deps[e] = left
-                if left == 0:
-                    if e in grads:
-                        ready.append(e)
-                    else:  # every consumer returned None: nothing flows further
-                        _release_upstream(e, deps, grads, ready)
+                    if isinstance(e, Tensor):
+                        if gi is None:
+                            continue
+                        data = e.data
+                        if gi.shape != data.shape or gi.dtype != data.dtype:
+                            gi = _fit(gi, data.shape, data.dtype, this, e)
+                        if capture is None:
+                            fresh = gi is not g and getattr(gi, "base", 0) is None
+                            _accumulate(e, gi, fresh, create_graph)
+                        elif e in capture:
+                            _put(captured, capture[e], gi)  # type: ignore[arg-type]
+                        continue
+                    left = deps[e] - 1
+                    deps[e] = left
+                    if gi is not None:
+                        if gi.shape != e._shape or (gi.dtype is not e._dtype and gi.dtype != e._dtype):
+                            gi = _fit(gi, e._shape, e._dtype, this, e)
+                        if left == 0 and node is None and e not in grads:
+                            node, handoff = e, gi
+                            continue
+                        prev = grads.get(e)
+                        grads[e] = gi if prev is None else prev + gi
+                    if left == 0:
+                        if e in grads:
+                            ready.append(e)
+                        else:  # every consumer returned None: nothing flows further
+                            _release_upstream(e, deps, grads, ready)
+                g = handoff
     finally:
         grad_mode.enabled = prev_mode
     return captured

@@ -15,6 +15,10 @@ F = TypeVar("F", bound=Callable[..., Any])
 # NOTE: read directly by the ops on their hot path (``grad_mode.enabled``).
 enabled: bool = True
 
+# How many special modes are on (anomaly detection, forward-mode dual levels). While it
+# is 0 the per-op path skips them entirely with a single check.
+extras: int = 0
+
 
 def is_grad_enabled() -> bool:
     """Return True when operations are being recorded for autograd.

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 if TYPE_CHECKING:
-    from tinytorch.tensor import Tensor
+    pass
 
 
 class Node:
@@ -41,6 +41,7 @@ class Node:
     _out_vc: list[int]  # version counter of the output, when saves_output
     _out_ver: int = 0
     _hooks: list[Any] | None = None
+    _special: bool = False  # set while anomaly detection or forward-mode AD needs this node
 
     def __init__(self, *inputs: Any) -> None:
         # NOTE: one and two inputs are written out: this runs once per recorded op.
@@ -58,7 +59,7 @@ class Node:
             ea = (a.grad_fn or a) if isinstance(a, _Tensor) and a.requires_grad else None
             eb = (b.grad_fn or b) if isinstance(b, _Tensor) and b.requires_grad else None
             self._edges = (ea, eb)
-            self.needs_input_grad = _NEED_2[ea is not None, eb is not None]
+            self.needs_input_grad = (ea is not None, eb is not None)
         else:
             edges = []
             for t in inputs:
@@ -70,6 +71,8 @@ class Node:
         # _shape and _dtype are filled in when the output Tensor is made (Tensor._from_op).
         self._shape: tuple[int, ...]
         self._dtype: Any
+        if grad_mode.extras:  # anomaly detection or forward-mode AD is on
+            _note_special(self, inputs)
 
     def save_for_backward(self, *values: Any) -> None:
         """Keep ``values`` for ``backward``; Tensors are checked for in-place edits."""
@@ -89,6 +92,13 @@ class Node:
     def backward(self, grad: Any, *saved: Any) -> Any:
         """Return the gradient for each input (a tuple, or one value for one input)."""
         raise NotImplementedError(f"{type(self).__name__} does not define backward")
+
+    def jvp(self, primals: tuple[Any, ...], tangents: tuple[Any, ...], out: Any) -> Any:
+        """Forward mode: the output's tangent given the inputs (``primals``), their
+        tangents (Tensors, or None for inputs without one) and the output."""
+        raise NotImplementedError(
+            f"{type(self).__name__}: forward-mode AD (jvp) is not implemented for this op"
+        )
 
     # ------------------------------------------------------------------ helpers
     def name(self) -> str:
@@ -146,7 +156,54 @@ class Node:
 
 _NEED_0 = (False,)
 _NEED_1 = (True,)
-_NEED_2 = {(x, y): (x, y) for x in (False, True) for y in (False, True)}
+
+
+def _note_special(node: Node, inputs: tuple[Any, ...]) -> None:
+    """Record what anomaly detection / forward-mode AD will need from this node."""
+    if anomaly.enabled:
+        node._trace = anomaly.capture_stack()
+        node._special = True
+    if forward_ad.level and any(forward_ad.tangent_of(t) is not None for t in inputs):
+        node._primals = inputs
+        node._special = True
+
+
+def finish_special(t: Tensor, node: Node) -> Tensor:
+    """The slow end of ``Tensor._from_op`` for a node in a special mode."""
+    attached = grad_mode.enabled and any(e is not None for e in node._edges)
+    if not attached:  # recorded only to push a tangent forward
+        t.grad_fn = None
+        t.requires_grad = False
+    if anomaly.enabled:
+        anomaly.check_output(node, t.data)
+    primals = node.__dict__.get("_primals")
+    if primals is not None:
+        del node._primals  # do not keep the inputs alive through the graph
+        tangents = tuple(forward_ad.tangent_of(p) for p in primals)
+        # NOTE: grad mode stays as it is, so reverse mode can see through the tangent
+        # (jacrev of jacfwd); the output is passed as the real graph tensor.
+        tangent = node.jvp(primals, tangents, t)
+        if tangent is not None:
+            t._fw_grad = node._out_tangent = fit_tangent(node, tangent, t)
+            t._fw_level = forward_ad.level
+    return t
+
+
+def fit_tangent(node: Node, tangent: Any, out: Tensor) -> Any:
+    """Tangents take the output's shape (broadcasting up) and dtype."""
+    if not isinstance(tangent, _Tensor):
+        tangent = _Tensor._from_op(np.asarray(tangent), None)
+    if tangent.shape != out.shape:
+        try:
+            tangent = tangent.expand(out.shape)
+        except ValueError:
+            raise RuntimeError(
+                f"{node.name()}: jvp returned a tangent of shape {tangent.shape} for an output "
+                f"of shape {out.shape}"
+            ) from None
+    if tangent.dtype != out.dtype:
+        tangent = tangent.astype(out.dtype)
+    return tangent
 
 
 class AccumulateGrad:
@@ -195,4 +252,6 @@ def _released_message(node: Node) -> str:
 
 
 # Bound at the bottom to avoid an import cycle (tensor.py imports this module).
+from tinytorch.autograd import anomaly, forward_ad, grad_mode  # noqa: E402
+from tinytorch.tensor import Tensor  # noqa: E402
 from tinytorch.tensor import Tensor as _Tensor  # noqa: E402

@@ -6,7 +6,7 @@ from typing import Any
 
 import numpy as np
 
-from tinytorch.ops.common import Node, binary, data_of, result, tracked
+from tinytorch.ops.common import Node, binary, data_of, result, scaled, tangent_sum, tracked
 
 # ----------------------------------------------------------------- add / sub
 
@@ -14,6 +14,9 @@ from tinytorch.ops.common import Node, binary, data_of, result, tracked
 class AddBackward(Node):
     def backward(self, g: Any) -> Any:
         return g, g
+
+    def jvp(self, primals: Any, tangents: Any, out: Any) -> Any:
+        return tangent_sum(*tangents)
 
 
 def add(a: Any, b: Any) -> Any:
@@ -29,6 +32,10 @@ def add(a: Any, b: Any) -> Any:
 class SubBackward(Node):
     def backward(self, g: Any) -> Any:
         return g, -g
+
+    def jvp(self, primals: Any, tangents: Any, out: Any) -> Any:
+        ta, tb = tangents
+        return tangent_sum(ta, scaled(tb, -1))
 
 
 def sub(a: Any, b: Any) -> Any:
@@ -48,6 +55,10 @@ class MulBackward(Node):
 
     def backward(self, g: Any, b: Any, a: Any) -> Any:
         return (None if b is None else g * b), (None if a is None else g * a)
+
+    def jvp(self, primals: Any, tangents: Any, out: Any) -> Any:
+        (a, b), (ta, tb) = primals, tangents
+        return tangent_sum(scaled(ta, b), scaled(tb, a))
 
 
 def mul(a: Any, b: Any) -> Any:

@@ -7,12 +7,12 @@ from typing import Any
 
 import numpy as np
 
-from tinytorch.autograd import grad_mode
+from tinytorch.autograd import forward_ad, grad_mode
 from tinytorch.autograd.node import Node
 from tinytorch.tensor import Tensor
 
 __all__ = ["Node", "Tensor", "as_tensor", "binary", "data_of", "grad_mode", "norm_axis",
-           "reduce_args", "result", "shape_arg", "tracked", "unary"]
+           "reduce_args", "result", "scaled", "shape_arg", "tangent_sum", "tracked", "unary"]
 
 result = Tensor._from_op
 
@@ -32,7 +32,9 @@ def unary(fn: Any, node_cls: Any, x: Any) -> Tensor:
     """Apply array function ``fn`` to ``x``, recording ``node_cls(x)`` when needed."""
     if isinstance(x, Tensor):
         out = fn(x.data)
-        return result(out, node_cls(x) if x.requires_grad and grad_mode.enabled else None)
+        if x.requires_grad and grad_mode.enabled:
+            return result(out, node_cls(x))
+        return result(out, node_cls(x) if grad_mode.extras and _has_tangent(x) else None)
     return result(fn(data_of(x)), None)
 
 
@@ -57,7 +59,23 @@ def binary(fn: Any, node_cls: Any, a: Any, b: Any) -> Tensor:
             f"{fn.__name__}: shapes {np.shape(ad)} and {np.shape(bd)} cannot be broadcast "
             f"together (trailing dimensions must be equal or 1)"
         ) from None
-    return result(out, node_cls(a, b) if need and grad_mode.enabled else None)
+    if need and grad_mode.enabled:
+        return result(out, node_cls(a, b))
+    return result(out, node_cls(a, b) if grad_mode.extras and _has_tangent(a, b) else None)
+
+
+def tangent_sum(*terms: Any) -> Any:
+    """Sum the terms of a JVP that are present (None stands for a zero tangent)."""
+    total = None
+    for t in terms:
+        if t is not None:
+            total = t if total is None else total + t
+    return total
+
+
+def scaled(tangent: Any, factor: Any) -> Any:
+    """``tangent * factor``, or None for a missing tangent."""
+    return None if tangent is None else tangent * factor
 
 
 def as_tensor(x: Any) -> Tensor:
@@ -65,11 +83,23 @@ def as_tensor(x: Any) -> Tensor:
 
 
 def tracked(*xs: Any) -> bool:
-    """Whether an op on ``xs`` must be recorded."""
-    if not grad_mode.enabled:
+    """Whether an op on ``xs`` must be recorded (for reverse or forward mode)."""
+    if grad_mode.enabled:
+        for x in xs:
+            if isinstance(x, Tensor) and x.requires_grad:
+                return True
+    return bool(grad_mode.extras) and _has_tangent(*xs)
+
+
+def _has_tangent(*xs: Any) -> bool:
+    """Whether forward-mode AD is on and some input carries a tangent."""
+    if not forward_ad.level:
         return False
     for x in xs:
-        if isinstance(x, Tensor) and x.requires_grad:
+        if isinstance(x, (list, tuple)):
+            if _has_tangent(*x):
+                return True
+        elif forward_ad.tangent_of(x) is not None:
             return True
     return False
 
