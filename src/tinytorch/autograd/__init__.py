@@ -1,6 +1,6 @@
 """Automatic differentiation: graph nodes, the backward engine and grad modes."""
 
-from tinytorch.autograd import forward_ad
+from tinytorch.autograd import forward_ad, graph
 from tinytorch.autograd.anomaly import (
     AnomalyError,
     detect_anomaly,
@@ -24,6 +24,7 @@ __all__ = [
     "FunctionCtx",
     "detect_anomaly",
     "forward_ad",
+    "graph",
     "is_anomaly_enabled",
     "set_detect_anomaly",
     "Node",

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from tinytorch.autograd import anomaly, forward_ad, grad_mode
+from tinytorch.autograd import anomaly, forward_ad, grad_mode, graph
 from tinytorch.autograd.node import Node, _released_message
 from tinytorch.tensor import Tensor
 
@@ -118,6 +118,9 @@ def _run_rule(node: Node, grad: Any, create_graph: bool) -> tuple[Any, ...]:
     vals = node._vals
     if vals is None:
         raise RuntimeError(_released_message(node))
+    if "_packed" in node.__dict__:
+        graph.unpack_saved(node)
+        vals = node._vals
     if node._src is not None or node.saves_output:
         _check_saved(node)
     if create_graph:

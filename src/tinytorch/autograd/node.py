@@ -166,6 +166,8 @@ def _note_special(node: Node, inputs: tuple[Any, ...]) -> None:
     if forward_ad.level and any(forward_ad.tangent_of(t) is not None for t in inputs):
         node._primals = inputs
         node._special = True
+    if graph.current() is not None:
+        node._special = True  # pack what it saves once the output exists
 
 
 def finish_special(t: Tensor, node: Node) -> Tensor:
@@ -176,6 +178,8 @@ def finish_special(t: Tensor, node: Node) -> Tensor:
         t.requires_grad = False
     if anomaly.enabled:
         anomaly.check_output(node, t.data)
+    if attached and graph.current() is not None:
+        graph.pack_saved(node)
     primals = node.__dict__.get("_primals")
     if primals is not None:
         del node._primals  # do not keep the inputs alive through the graph
@@ -252,6 +256,6 @@ def _released_message(node: Node) -> str:
 
 
 # Bound at the bottom to avoid an import cycle (tensor.py imports this module).
-from tinytorch.autograd import anomaly, forward_ad, grad_mode  # noqa: E402
+from tinytorch.autograd import anomaly, forward_ad, grad_mode, graph  # noqa: E402
 from tinytorch.tensor import Tensor  # noqa: E402
 from tinytorch.tensor import Tensor as _Tensor  # noqa: E402
