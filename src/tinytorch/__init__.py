@@ -9,11 +9,12 @@
 """
 
 from tinytorch.tensor import Tensor, from_numpy, tensor  # noqa: I001  (Tensor first)
-from tinytorch import autograd, random
+from tinytorch import autograd, data, optim, random
 from tinytorch.random import manual_seed
 from tinytorch.autograd import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
 from tinytorch.ops import *  # noqa: F403
 from tinytorch.ops import __all__ as _ops_all
+from tinytorch.serialization import CheckpointError, load, save
 
 import numpy as _np
 
@@ -26,8 +27,13 @@ bool_ = _np.bool_
 __version__ = "0.1.0"
 
 __all__ = [
+    "CheckpointError",
     "Tensor",
     "autograd",
+    "data",
+    "load",
+    "optim",
+    "save",
     "enable_grad",
     "from_numpy",
     "manual_seed",

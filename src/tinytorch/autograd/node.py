@@ -76,15 +76,13 @@ class Node:
 
     def save_for_backward(self, *values: Any) -> None:
         """Keep ``values`` for ``backward``; Tensors are checked for in-place edits."""
-        src = None
-        for i, v in enumerate(values):
+        for v in values:
             if isinstance(v, _Tensor):
-                if src is None:
-                    src = [None] * len(values)
-                src[i] = v
-        if src is None:
+                break
+        else:  # no Tensors: nothing to check later
             self._vals = values
             return
+        src = [v if isinstance(v, _Tensor) else None for v in values]
         self._vals = tuple(v.data if s is not None else v for v, s in zip(values, src))
         self._src = tuple(src)
         self._vers = tuple(None if s is None else s._counter()[0] for s in src)
