@@ -14,6 +14,7 @@ from tinytorch.random import manual_seed
 from tinytorch.autograd import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
 from tinytorch.ops import *  # noqa: F403
 from tinytorch.ops import __all__ as _ops_all
+from tinytorch import nn  # noqa: E402  (after the ops it builds on)
 from tinytorch.serialization import CheckpointError, load, save
 
 import numpy as _np
@@ -32,6 +33,7 @@ __all__ = [
     "autograd",
     "data",
     "load",
+    "nn",
     "optim",
     "save",
     "enable_grad",

@@ -155,7 +155,8 @@ class Tensor:
 
     @property
     def T(self) -> Tensor:
-        return _ops.transpose(self)
+        """All dimensions reversed (NumPy's and PyTorch's ``.T``)."""
+        return _ops.permute(self, *range(self.data.ndim - 1, -1, -1))
 
     @property
     def retains_grad(self) -> bool:

@@ -50,7 +50,7 @@ class Node:
             t = inputs[0]
             if isinstance(t, _Tensor) and t.requires_grad:
                 self._edges = (t.grad_fn or t,)
-                self.needs_input_grad = _NEED_1
+                self.needs_input_grad: tuple[bool, ...] = _NEED_1
             else:
                 self._edges = (None,)
                 self.needs_input_grad = _NEED_0
@@ -59,7 +59,7 @@ class Node:
             ea = (a.grad_fn or a) if isinstance(a, _Tensor) and a.requires_grad else None
             eb = (b.grad_fn or b) if isinstance(b, _Tensor) and b.requires_grad else None
             self._edges = (ea, eb)
-            self.needs_input_grad = (ea is not None, eb is not None)
+            self.needs_input_grad: tuple[bool, ...] = (ea is not None, eb is not None)
         else:
             edges = []
             for t in inputs:

@@ -6,7 +6,8 @@
 - ``reduce``: sum, mean, var, std, max, min, argmax, argmin, logsumexp
 - ``movement``: reshape, transpose, expand, cat, stack, split, pad, tile, indexing
 - ``nn``: relu, leaky_relu, gelu, softplus, softmax, log_softmax
-- ``loss``: mse_loss, binary_cross_entropy, cross_entropy
+- ``loss``: mse_loss, l1_loss, binary_cross_entropy(_with_logits), cross_entropy, nll_loss
+- ``conv``: conv2d, max_pool2d, avg_pool2d, batch_norm (im2col + one BLAS product)
 
 This module also routes NumPy calls on Tensors (``np.exp(t)``, ``np.sum(t)``) to
 these ops, which is what lets backward rules run unchanged on Tensors.
@@ -21,8 +22,12 @@ import numpy as np
 from tinytorch.ops.binary import (
     add, div, eq, ge, gt, le, lt, maximum, minimum, mul, ne, pow, sub, where,
 )
+from tinytorch.ops.conv import avg_pool2d, batch_norm, conv2d, max_pool2d
 from tinytorch.ops.linalg import dot, matmul
-from tinytorch.ops.loss import binary_cross_entropy, cross_entropy, mse_loss
+from tinytorch.ops.loss import (
+    binary_cross_entropy, binary_cross_entropy_with_logits, cross_entropy, l1_loss, mse_loss,
+    nll_loss,
+)
 from tinytorch.ops.movement import (
     broadcast_to, cat, chunk, concatenate, expand, flatten, getitem, index_put, pad,
     permute, repeat, reshape, scatter_add, split, squeeze, stack, swapaxes, tile, transpose,
@@ -36,6 +41,8 @@ from tinytorch.ops.unary import (
 from tinytorch.tensor import Tensor
 
 __all__ = [
+    "avg_pool2d", "batch_norm", "binary_cross_entropy_with_logits", "conv2d", "l1_loss",
+    "max_pool2d", "nll_loss",
     "abs", "add", "argmax", "argmin", "binary_cross_entropy", "broadcast_to", "cast", "cat",
     "chunk", "clamp", "clip", "clone", "concatenate", "cos", "cross_entropy", "div", "dot",
     "eq", "erf", "exp", "expand", "flatten", "ge", "gelu", "getitem", "gt", "index_put", "le",

@@ -6,7 +6,17 @@ from typing import Any
 
 import numpy as np
 
-from tinytorch.ops.common import Node, binary, data_of, result, scaled, tangent_sum, tracked
+from tinytorch.ops.common import (
+    Node,
+    Tensor,
+    binary,
+    data_of,
+    result,
+    scaled,
+    tangent_sum,
+    tracked,
+)
+from tinytorch.ops.unary import primal_rule
 
 # ----------------------------------------------------------------- add / sub
 
@@ -48,7 +58,7 @@ def sub(a: Any, b: Any) -> Any:
 
 class MulBackward(Node):
     def __init__(self, a: Any, b: Any) -> None:
-        super().__init__(a, b)
+        Node.__init__(self, a, b)
         need_a, need_b = self.needs_input_grad
         # NOTE: each input's gradient needs only the other operand.
         self.save_for_backward(b if need_a else None, a if need_b else None)
@@ -56,6 +66,7 @@ class MulBackward(Node):
     def backward(self, g: Any, b: Any, a: Any) -> Any:
         return (None if b is None else g * b), (None if a is None else g * a)
 
+    @primal_rule
     def jvp(self, primals: Any, tangents: Any, out: Any) -> Any:
         (a, b), (ta, tb) = primals, tangents
         return tangent_sum(scaled(ta, b), scaled(tb, a))
@@ -68,13 +79,19 @@ def mul(a: Any, b: Any) -> Any:
 
 class DivBackward(Node):
     def __init__(self, a: Any, b: Any) -> None:
-        super().__init__(a, b)
+        Node.__init__(self, a, b)
         need_a, need_b = self.needs_input_grad
         self.save_for_backward(a if need_b else None, b)
 
     def backward(self, g: Any, a: Any, b: Any) -> Any:
         need_a, need_b = self.needs_input_grad
         return (g / b if need_a else None), (-g * a / (b * b) if need_b else None)
+
+    @primal_rule
+    def jvp(self, primals: Any, tangents: Any, out: Any) -> Any:
+        (_, b), (ta, tb) = primals, tangents
+        # d(a / b) = (da - db * out) / b
+        return tangent_sum(ta, None if tb is None else -(tb * out)) / b
 
 
 def div(a: Any, b: Any) -> Any:
@@ -87,7 +104,7 @@ def div(a: Any, b: Any) -> Any:
 
 class PowBackward(Node):
     def __init__(self, a: Any, b: Any) -> None:
-        super().__init__(a, b)
+        Node.__init__(self, a, b)
         self.save_for_backward(a, b)
 
     def backward(self, g: Any, a: Any, b: Any) -> Any:
@@ -96,6 +113,20 @@ class PowBackward(Node):
         # NOTE: d(a**b)/db = a**b * log(a); NaN for negative bases, as in PyTorch.
         gb = g * a**b * np.log(a) if need_b else None
         return ga, gb
+
+    @primal_rule
+    def jvp(self, primals: Any, tangents: Any, out: Any) -> Any:
+        (a, b), (ta, tb) = primals, tangents
+        da = None if ta is None else ta * b * a ** (b - 1)
+        db = None if tb is None else tb * out * _log(a)
+        return tangent_sum(da, db)
+
+
+def _log(x: Any) -> Any:
+    """``log`` of a Tensor (recorded) or of a plain number/array."""
+    from tinytorch.ops.unary import log
+
+    return log(x) if isinstance(x, Tensor) else np.log(x)
 
 
 def pow(a: Any, b: Any) -> Any:  # noqa: A001 - the op table's name
@@ -115,7 +146,7 @@ class MaximumBackward(Node):
     """Also serves ``minimum``: the weights say which side won (ties split evenly)."""
 
     def __init__(self, a: Any, b: Any, weight_a: Any = None) -> None:
-        super().__init__(a, b)
+        Node.__init__(self, a, b)
         if weight_a is None:  # TinyTorch-style direct construction
             ad, bd = data_of(a), data_of(b)
             weight_a = (ad > bd) + 0.5 * (ad == bd)
@@ -123,6 +154,11 @@ class MaximumBackward(Node):
 
     def backward(self, g: Any, weight_a: Any) -> Any:
         return g * weight_a, g * (1.0 - weight_a)
+
+    def jvp(self, primals: Any, tangents: Any, out: Any) -> Any:
+        ta, tb = tangents
+        weight_a = self.saved_tensors[0]
+        return tangent_sum(scaled(ta, weight_a), scaled(tb, 1.0 - weight_a))
 
 
 class MinimumBackward(MaximumBackward):
@@ -151,11 +187,16 @@ def minimum(a: Any, b: Any) -> Any:
 
 class WhereBackward(Node):
     def __init__(self, cond: Any, a: Any, b: Any) -> None:
-        super().__init__(a, b)
+        Node.__init__(self, a, b)
         self.save_for_backward(np.asarray(data_of(cond), dtype=bool))
 
     def backward(self, g: Any, cond: Any) -> Any:
         return g * cond, g * ~cond
+
+    def jvp(self, primals: Any, tangents: Any, out: Any) -> Any:
+        ta, tb = tangents
+        cond = self.saved_tensors[0]
+        return tangent_sum(scaled(ta, cond), scaled(tb, ~cond))
 
 
 def where(cond: Any, a: Any, b: Any) -> Any:

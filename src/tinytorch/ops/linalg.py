@@ -6,12 +6,13 @@ from typing import Any
 
 import numpy as np
 
-from tinytorch.ops.common import Node, data_of, result, tracked
+from tinytorch.ops.common import Node, data_of, result, tangent_sum, tracked
+from tinytorch.ops.unary import primal_rule
 
 
 class MatmulBackward(Node):
     def __init__(self, a: Any, b: Any) -> None:
-        super().__init__(a, b)
+        Node.__init__(self, a, b)
         need_a, need_b = self.needs_input_grad
         self.save_for_backward(a if need_b else np.ndim(data_of(a)),
                                b if need_a else np.ndim(data_of(b)))
@@ -40,6 +41,12 @@ class MatmulBackward(Node):
             if b_vec:
                 gb = gb[..., 0]
         return ga, gb
+
+    @primal_rule
+    def jvp(self, primals: Any, tangents: Any, out: Any) -> Any:
+        (a, b), (ta, tb) = primals, tangents
+        return tangent_sum(None if ta is None else matmul(ta, b),
+                           None if tb is None else matmul(a, tb))
 
 
 def matmul(a: Any, b: Any) -> Any:

@@ -27,12 +27,15 @@ def _view(out: np.ndarray, x: Any, node: Node | None) -> Tensor:
 
 class ReshapeBackward(Node):
     def __init__(self, x: Any, original_shape: Any = None) -> None:
-        super().__init__(x)
+        Node.__init__(self, x)
         self.save_for_backward(np.shape(data_of(x)) if original_shape is None
                                else tuple(original_shape))
 
     def backward(self, g: Any, shape: Any) -> Any:
         return g.reshape(shape)
+
+    def jvp(self, primals: Any, tangents: Any, out: Any) -> Any:
+        return reshape(tangents[0], out.shape)
 
 
 def reshape(x: Any, *shape: Any) -> Tensor:
@@ -94,20 +97,27 @@ def unsqueeze(x: Any, dim: int) -> Tensor:
 
 class PermuteBackward(Node):
     def __init__(self, x: Any, axes: Any) -> None:
-        super().__init__(x)
+        Node.__init__(self, x)
         self.save_for_backward(tuple(int(i) for i in np.argsort(axes)))
 
     def backward(self, g: Any, inverse: Any) -> Any:
         return g.transpose(inverse)
 
+    def jvp(self, primals: Any, tangents: Any, out: Any) -> Any:
+        axes = tuple(int(i) for i in np.argsort(self.saved_tensors[0]))  # invert the inverse
+        return permute(tangents[0], axes)
+
 
 class TransposeBackward(Node):
     def __init__(self, x: Any, dim0: int = -2, dim1: int = -1) -> None:
-        super().__init__(x)
+        Node.__init__(self, x)
         self.save_for_backward(dim0, dim1)
 
     def backward(self, g: Any, dim0: int, dim1: int) -> Any:
         return g.swapaxes(dim0, dim1)
+
+    def jvp(self, primals: Any, tangents: Any, out: Any) -> Any:
+        return swapaxes(tangents[0], *self.saved_tensors)
 
 
 def permute(x: Any, *dims: Any) -> Tensor:
@@ -152,6 +162,9 @@ class ExpandBackward(Node):
     def backward(self, g: Any) -> Any:
         return g  # the engine sums the gradient back to the input's shape
 
+    def jvp(self, primals: Any, tangents: Any, out: Any) -> Any:
+        return broadcast_to(tangents[0], out.shape)
+
 
 def broadcast_to(x: Any, shape: Sequence[int]) -> Tensor:
     """Read-only broadcast view with ``shape``."""
@@ -180,7 +193,7 @@ def expand(x: Any, *sizes: Any) -> Tensor:
 
 class CatBackward(Node):
     def __init__(self, tensors: Sequence[Any], axis: int) -> None:
-        super().__init__(*tensors)
+        Node.__init__(self, *tensors)
         sizes = [np.shape(data_of(t))[axis] for t in tensors]
         self.save_for_backward(axis, np.cumsum(sizes)[:-1].tolist())
 
@@ -188,6 +201,9 @@ class CatBackward(Node):
         bounds = [0, *cuts, g.shape[axis]]
         lead = (slice(None),) * axis
         return tuple(g[(*lead, slice(lo, hi))] for lo, hi in zip(bounds[:-1], bounds[1:]))
+
+    def jvp(self, primals: Any, tangents: Any, out: Any) -> Any:
+        return cat(_zeros_for_missing(primals, tangents, out.dtype), self.saved_tensors[0])
 
 
 def _norm_dim(op: str, dim: int, ndim: int) -> int:
@@ -226,12 +242,21 @@ concatenate = cat
 
 class StackBackward(Node):
     def __init__(self, tensors: Sequence[Any], axis: int) -> None:
-        super().__init__(*tensors)
+        Node.__init__(self, *tensors)
         self.save_for_backward(axis, len(tensors))
 
     def backward(self, g: Any, axis: int, n: int) -> Any:
         lead = (slice(None),) * axis
         return tuple(g[(*lead, i)] for i in range(n))
+
+    def jvp(self, primals: Any, tangents: Any, out: Any) -> Any:
+        return stack(_zeros_for_missing(primals, tangents, out.dtype), self.saved_tensors[0])
+
+
+def _zeros_for_missing(primals: Any, tangents: Any, dtype: Any) -> list[Any]:
+    """Tangents of joined inputs, with zeros standing in for the inputs without one."""
+    return [Tensor._from_op(np.zeros(np.shape(data_of(p)), dtype=dtype), None) if t is None
+            else t for p, t in zip(primals, tangents)]
 
 
 def stack(tensors: Sequence[Any], dim: int = 0, *, axis: int | None = None) -> Tensor:
@@ -290,12 +315,15 @@ def chunk(x: Any, chunks: int, dim: int = 0) -> list[Tensor]:
 
 class PadBackward(Node):
     def __init__(self, x: Any, widths: Any) -> None:
-        super().__init__(x)
+        Node.__init__(self, x)
         self.save_for_backward(widths)
 
     def backward(self, g: Any, widths: Any) -> Any:
         index = tuple(slice(lo, g.shape[i] - hi) for i, (lo, hi) in enumerate(widths))
         return g[index]
+
+    def jvp(self, primals: Any, tangents: Any, out: Any) -> Any:
+        return pad(tangents[0], self.saved_tensors[0])  # the padding value is a constant: 0
 
 
 def _pad_widths(op: str, pad: Any, ndim: int) -> list[tuple[int, int]]:
@@ -336,7 +364,7 @@ def pad(x: Any, pad: Any, value: float = 0.0) -> Tensor:
 
 class TileBackward(Node):
     def __init__(self, x: Any, reps: tuple[int, ...]) -> None:
-        super().__init__(x)
+        Node.__init__(self, x)
         self.save_for_backward(np.shape(data_of(x)), reps)
 
     def backward(self, g: Any, shape: Any, reps: Any) -> Any:
@@ -345,6 +373,9 @@ class TileBackward(Node):
         split_shape = [n for pair in zip(reps, full) for n in pair]
         summed = g.reshape(split_shape).sum(axis=tuple(range(0, 2 * len(reps), 2)))
         return summed.reshape(shape)
+
+    def jvp(self, primals: Any, tangents: Any, out: Any) -> Any:
+        return tile(tangents[0], self.saved_tensors[1])
 
 
 def tile(x: Any, *reps: Any) -> Tensor:
@@ -385,11 +416,14 @@ def _is_basic(index: Any) -> bool:
 
 class GetItemBackward(Node):
     def __init__(self, x: Any, index: Any) -> None:
-        super().__init__(x)
+        Node.__init__(self, x)
         self.save_for_backward(np.shape(data_of(x)), _index_arrays(index))
 
     def backward(self, g: Any, shape: Any, index: Any) -> Any:
         return scatter_add(g, index, shape)
+
+    def jvp(self, primals: Any, tangents: Any, out: Any) -> Any:
+        return getitem(tangents[0], self.saved_tensors[1])
 
 
 SliceBackward = GetItemBackward
@@ -411,11 +445,14 @@ def getitem(x: Any, index: Any) -> Tensor:
 
 class ScatterAddBackward(Node):
     def __init__(self, g: Any, index: Any) -> None:
-        super().__init__(g)
+        Node.__init__(self, g)
         self.save_for_backward(index)
 
     def backward(self, gg: Any, index: Any) -> Any:
         return gg[index]
+
+    def jvp(self, primals: Any, tangents: Any, out: Any) -> Any:
+        return scatter_add(tangents[0], self.saved_tensors[0], out.shape)
 
 
 def scatter_add(values: Any, index: Any, shape: tuple[int, ...]) -> Any:
@@ -436,7 +473,7 @@ def scatter_add(values: Any, index: Any, shape: tuple[int, ...]) -> Any:
 
 class IndexPutBackward(Node):
     def __init__(self, x: Any, index: Any, value: Any) -> None:
-        super().__init__(x, value)
+        Node.__init__(self, x, value)
         keep = np.ones(np.shape(data_of(x)), dtype=bool)
         keep[index] = False
         self.save_for_backward(keep, index)
@@ -444,6 +481,12 @@ class IndexPutBackward(Node):
     def backward(self, g: Any, keep: Any, index: Any) -> Any:
         need_x, need_v = self.needs_input_grad
         return (g * keep if need_x else None), (g[index] if need_v else None)
+
+    def jvp(self, primals: Any, tangents: Any, out: Any) -> Any:
+        (x, _), (tx, tv) = primals, tangents
+        if tx is None:
+            tx = Tensor._from_op(np.zeros(np.shape(data_of(x)), dtype=out.dtype), None)
+        return index_put(tx, self.saved_tensors[1], 0.0 if tv is None else tv)
 
 
 def index_put(x: Any, index: Any, value: Any) -> Tensor:

@@ -8,20 +8,24 @@ from typing import Any
 
 import numpy as np
 
+from tinytorch.ops.binary import where
 from tinytorch.ops.common import Node, Tensor, as_tensor, data_of, result, tracked
 from tinytorch.ops.reduce import _logsumexp_array
-from tinytorch.ops.unary import _erf_array, erf, tanh
+from tinytorch.ops.unary import _erf_array, erf, exp, primal_rule, tanh
 
 # ----------------------------------------------------------------- rectifiers
 
 
 class ReLUBackward(Node):
     def __init__(self, x: Any) -> None:
-        super().__init__(x)
+        Node.__init__(self, x)
         self.save_for_backward(data_of(x) > 0)
 
     def backward(self, g: Any, positive: Any) -> Any:
         return g * positive
+
+    def jvp(self, primals: Any, tangents: Any, out: Any) -> Any:
+        return tangents[0] * self.saved_tensors[0]  # the saved mask ``x > 0``
 
 
 def relu(x: Any) -> Any:
@@ -32,12 +36,15 @@ def relu(x: Any) -> Any:
 
 class LeakyReLUBackward(Node):
     def __init__(self, x: Any, negative_slope: float = 0.01) -> None:
-        super().__init__(x)
+        Node.__init__(self, x)
         xd = data_of(x)
         self.save_for_backward(np.where(xd > 0, 1.0, negative_slope).astype(xd.dtype))
 
     def backward(self, g: Any, slope: Any) -> Any:
         return g * slope
+
+    def jvp(self, primals: Any, tangents: Any, out: Any) -> Any:
+        return tangents[0] * self.saved_tensors[0]  # the saved slope per element
 
 
 def leaky_relu(x: Any, negative_slope: float = 0.01) -> Any:
@@ -55,7 +62,7 @@ _INV_SQRT_2PI = 1 / math.sqrt(2 * math.pi)
 
 class GELUBackward(Node):
     def __init__(self, x: Any) -> None:
-        super().__init__(x)
+        Node.__init__(self, x)
         self.save_for_backward(x)
 
     def backward(self, g: Any, x: Any) -> Any:
@@ -63,6 +70,13 @@ class GELUBackward(Node):
         cdf = (_erf_any(x * _SQRT_HALF) + 1) * 0.5
         pdf = np.exp(x * x * -0.5) * _INV_SQRT_2PI
         return g * (cdf + x * pdf)
+
+    @primal_rule
+    def jvp(self, primals: Any, tangents: Any, out: Any) -> Any:
+        x = primals[0]
+        cdf = (erf(x * _SQRT_HALF) + 1) * 0.5
+        pdf = exp(x * x * -0.5) * _INV_SQRT_2PI
+        return tangents[0] * (cdf + x * pdf)
 
 
 def _erf_any(x: Any) -> Any:
@@ -85,7 +99,7 @@ def gelu(x: Any, approximate: str = "none") -> Any:
 
 class SoftplusBackward(Node):
     def __init__(self, x: Any, beta: float = 1.0, threshold: float = 20.0) -> None:
-        super().__init__(x)
+        Node.__init__(self, x)
         self.save_for_backward(x, beta, threshold)
 
     def backward(self, g: Any, x: Any, beta: float, threshold: float) -> Any:
@@ -93,6 +107,14 @@ class SoftplusBackward(Node):
         # sigmoid(beta * x), written with tanh so it works on arrays and Tensors
         sig = np.tanh(bx * 0.5) * 0.5 + 0.5
         return g * np.where(data_of(bx) > threshold, 1.0, sig)
+
+    @primal_rule
+    def jvp(self, primals: Any, tangents: Any, out: Any) -> Any:
+        x = primals[0]
+        _, beta, threshold = self.saved_tensors
+        bx = x * beta
+        sig = tanh(bx * 0.5) * 0.5 + 0.5
+        return tangents[0] * where(data_of(bx) > threshold, 1.0, sig)
 
 
 def softplus(x: Any, beta: float = 1.0, threshold: float = 20.0) -> Any:
@@ -117,7 +139,7 @@ class SoftmaxBackward(Node):
     saves_output = True
 
     def __init__(self, x: Any, output: Any = None, dim: int = -1) -> None:
-        super().__init__(x)
+        Node.__init__(self, x)
         self.save_for_backward(dim)
         if output is not None:  # TinyTorch-style SoftmaxBackward(input, output, dim)
             self.save_for_backward(dim, data_of(output))
@@ -125,6 +147,10 @@ class SoftmaxBackward(Node):
 
     def backward(self, g: Any, dim: int, y: Any) -> Any:
         return y * (g - (g * y).sum(axis=dim, keepdims=True))
+
+    def jvp(self, primals: Any, tangents: Any, out: Any) -> Any:
+        dim, t = self.saved_tensors[0], tangents[0]
+        return out * (t - (t * out).sum(axis=dim, keepdims=True))
 
 
 def _softmax_array(xd: np.ndarray, axis: Any) -> np.ndarray:
@@ -144,11 +170,15 @@ class LogSoftmaxBackward(Node):
     saves_output = True
 
     def __init__(self, x: Any, dim: int = -1) -> None:
-        super().__init__(x)
+        Node.__init__(self, x)
         self.save_for_backward(dim)
 
     def backward(self, g: Any, dim: int, y: Any) -> Any:
         return g - np.exp(y) * g.sum(axis=dim, keepdims=True)
+
+    def jvp(self, primals: Any, tangents: Any, out: Any) -> Any:
+        dim, t = self.saved_tensors[0], tangents[0]
+        return t - (exp(out) * t).sum(axis=dim, keepdims=True)
 
 
 def log_softmax(x: Any, dim: int = -1) -> Any:

@@ -17,19 +17,33 @@ from tinytorch.ops.common import (
     result,
     tracked,
 )
+from tinytorch.ops.unary import primal_rule
 
 # ----------------------------------------------------------------- sum / mean
 
 
 class SumBackward(Node):
     def __init__(self, x: Any, axis: Any = None, keepdims: bool = False) -> None:
-        super().__init__(x)
+        Node.__init__(self, x)
         shape = np.shape(data_of(x))
         axes, _ = reduce_args("sum", len(shape), axis, keepdims, None, None)
         self.save_for_backward(shape, kept_shape(shape, axes))
 
     def backward(self, g: Any, shape: Any, kshape: Any) -> Any:
         return np.broadcast_to(g.reshape(kshape), shape)
+
+    def jvp(self, primals: Any, tangents: Any, out: Any) -> Any:
+        shape, kshape = self.saved_tensors
+        return _reduce_like(tangents[0], shape, kshape, out.shape)
+
+
+def _reduce_like(t: Any, shape: Any, kshape: Any, out_shape: Any) -> Any:
+    """Sum ``t`` (of the input's ``shape``) over the axes a reduction collapsed to 1 in
+    ``kshape``, then give it the reduction's output shape (with or without keepdims)."""
+    axes = tuple(i for i, (n, k) in enumerate(zip(shape, kshape)) if k == 1 and n != 1)
+    if axes:
+        t = sum(t, axes, True)
+    return t.reshape(out_shape)
 
 
 def sum(  # noqa: A001
@@ -101,7 +115,7 @@ class MaxBackward(Node):
 
     def __init__(self, x: Any, axis: Any = None, keepdims: bool = False,
                  weights: Any = None) -> None:
-        super().__init__(x)
+        Node.__init__(self, x)
         xd = data_of(x)
         axes, _ = reduce_args("max", np.ndim(xd), axis, keepdims, None, None)
         kshape = kept_shape(np.shape(xd), axes)
@@ -111,6 +125,12 @@ class MaxBackward(Node):
 
     def backward(self, g: Any, kshape: Any, weights: Any) -> Any:
         return g.reshape(kshape) * weights
+
+    def jvp(self, primals: Any, tangents: Any, out: Any) -> Any:
+        # NOTE: tied extremes move with the mean of their tangents (the adjoint of
+        # sharing the gradient equally).
+        kshape, weights = self.saved_tensors
+        return _reduce_like(tangents[0] * weights, weights.shape, kshape, out.shape)
 
 
 class MinBackward(MaxBackward):
@@ -185,7 +205,7 @@ class LogsumexpBackward(Node):
     saves_output = True
 
     def __init__(self, x: Any, axis: Any = None, keepdims: bool = False) -> None:
-        super().__init__(x)
+        Node.__init__(self, x)
         shape = np.shape(data_of(x))
         axes, _ = reduce_args("logsumexp", len(shape), axis, keepdims, None, None)
         self.save_for_backward(x, kept_shape(shape, axes))
@@ -193,6 +213,14 @@ class LogsumexpBackward(Node):
     def backward(self, g: Any, x: Any, kshape: Any, y: Any) -> Any:
         # d lse / dx = softmax(x) = exp(x - lse)
         return g.reshape(kshape) * np.exp(x - y.reshape(kshape))
+
+    @primal_rule
+    def jvp(self, primals: Any, tangents: Any, out: Any) -> Any:
+        x, t = primals[0], tangents[0]
+        kshape = self.saved_tensors[1]
+        from tinytorch.ops.unary import exp
+
+        return _reduce_like(t * exp(x - out.reshape(kshape)), x.shape, kshape, out.shape)
 
 
 def _logsumexp_array(xd: np.ndarray, axes: Any, keep: bool) -> np.ndarray:

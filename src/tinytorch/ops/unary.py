@@ -2,12 +2,33 @@
 
 from __future__ import annotations
 
+import functools
 import math
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 
-from tinytorch.ops.common import Node, data_of, result, tracked, unary
+from tinytorch.autograd import forward_ad
+from tinytorch.ops.common import Node, data_of, result, scaled, tracked, unary
+
+
+def primal_rule(rule: Callable[..., Any]) -> Callable[..., Any]:
+    """Mark a JVP rule that computes with its inputs' values: it runs with tangents
+    hidden, so its own arithmetic on dual inputs does not push tangents again (which
+    wastes work, and never ends for ``/`` and ``**``). Grad mode is untouched, so the
+    tangent it builds stays differentiable in reverse mode."""
+
+    # NOTE: this belongs in autograd.node.finish_special, around the call to node.jvp.
+    @functools.wraps(rule)
+    def run(self: Node, primals: Any, tangents: Any, out: Any) -> Any:
+        level, forward_ad.level = forward_ad.level, 0
+        try:
+            return rule(self, primals, tangents, out)
+        finally:
+            forward_ad.level = level
+
+    return run
 
 # ----------------------------------------------------------------- sign and size
 
@@ -15,6 +36,9 @@ from tinytorch.ops.common import Node, data_of, result, tracked, unary
 class NegBackward(Node):
     def backward(self, g: Any) -> Any:
         return -g
+
+    def jvp(self, primals: Any, tangents: Any, out: Any) -> Any:
+        return -tangents[0]
 
 
 def neg(x: Any) -> Any:
@@ -24,11 +48,14 @@ def neg(x: Any) -> Any:
 
 class AbsBackward(Node):
     def __init__(self, x: Any) -> None:
-        super().__init__(x)
+        Node.__init__(self, x)
         self.save_for_backward(np.sign(data_of(x)))
 
     def backward(self, g: Any, sign: Any) -> Any:
         return g * sign
+
+    def jvp(self, primals: Any, tangents: Any, out: Any) -> Any:
+        return tangents[0] * self.saved_tensors[0]  # the saved sign
 
 
 def abs(x: Any) -> Any:  # noqa: A001
@@ -45,6 +72,9 @@ class ExpBackward(Node):
     def backward(self, g: Any, y: Any) -> Any:
         return g * y
 
+    def jvp(self, primals: Any, tangents: Any, out: Any) -> Any:
+        return tangents[0] * out
+
 
 def exp(x: Any) -> Any:
     """``e**x``."""
@@ -53,11 +83,15 @@ def exp(x: Any) -> Any:
 
 class LogBackward(Node):
     def __init__(self, x: Any) -> None:
-        super().__init__(x)
+        Node.__init__(self, x)
         self.save_for_backward(x)
 
     def backward(self, g: Any, x: Any) -> Any:
         return g / x
+
+    @primal_rule
+    def jvp(self, primals: Any, tangents: Any, out: Any) -> Any:
+        return tangents[0] / primals[0]
 
 
 def log(x: Any) -> Any:
@@ -71,6 +105,9 @@ class SqrtBackward(Node):
     def backward(self, g: Any, y: Any) -> Any:
         return g / (y * 2)
 
+    def jvp(self, primals: Any, tangents: Any, out: Any) -> Any:
+        return tangents[0] / (out * 2)
+
 
 def sqrt(x: Any) -> Any:
     """Square root."""
@@ -82,11 +119,15 @@ def sqrt(x: Any) -> Any:
 
 class SinBackward(Node):
     def __init__(self, x: Any) -> None:
-        super().__init__(x)
+        Node.__init__(self, x)
         self.save_for_backward(x)
 
     def backward(self, g: Any, x: Any) -> Any:
         return g * np.cos(x)
+
+    @primal_rule
+    def jvp(self, primals: Any, tangents: Any, out: Any) -> Any:
+        return tangents[0] * cos(primals[0])
 
 
 def sin(x: Any) -> Any:
@@ -96,11 +137,15 @@ def sin(x: Any) -> Any:
 
 class CosBackward(Node):
     def __init__(self, x: Any) -> None:
-        super().__init__(x)
+        Node.__init__(self, x)
         self.save_for_backward(x)
 
     def backward(self, g: Any, x: Any) -> Any:
         return -(g * np.sin(x))
+
+    @primal_rule
+    def jvp(self, primals: Any, tangents: Any, out: Any) -> Any:
+        return -(tangents[0] * sin(primals[0]))
 
 
 def cos(x: Any) -> Any:
@@ -114,6 +159,9 @@ class TanhBackward(Node):
     def backward(self, g: Any, y: Any) -> Any:
         return g * (1 - y * y)
 
+    def jvp(self, primals: Any, tangents: Any, out: Any) -> Any:
+        return tangents[0] * (1 - out * out)
+
 
 def tanh(x: Any) -> Any:
     """Hyperbolic tangent."""
@@ -124,13 +172,16 @@ class SigmoidBackward(Node):
     saves_output = True
 
     def __init__(self, x: Any, output: Any = None) -> None:
-        super().__init__(x)
+        Node.__init__(self, x)
         if output is not None:  # TinyTorch-style SigmoidBackward(input, output)
             self.save_for_backward(data_of(output))
             self.saves_output = False  # type: ignore[misc]
 
     def backward(self, g: Any, y: Any) -> Any:
         return g * y * (1 - y)
+
+    def jvp(self, primals: Any, tangents: Any, out: Any) -> Any:
+        return tangents[0] * out * (1 - out)
 
 
 def _sigmoid_array(x: Any) -> Any:
@@ -156,11 +207,16 @@ def _erf_array(x: np.ndarray) -> np.ndarray:
 
 class ErfBackward(Node):
     def __init__(self, x: Any) -> None:
-        super().__init__(x)
+        Node.__init__(self, x)
         self.save_for_backward(x)
 
     def backward(self, g: Any, x: Any) -> Any:
         return g * (2 / math.sqrt(math.pi)) * np.exp(-(x * x))
+
+    @primal_rule
+    def jvp(self, primals: Any, tangents: Any, out: Any) -> Any:
+        x = primals[0]
+        return tangents[0] * (2 / math.sqrt(math.pi)) * exp(-(x * x))
 
 
 def erf(x: Any) -> Any:
@@ -174,11 +230,14 @@ def erf(x: Any) -> Any:
 
 class ClipBackward(Node):
     def __init__(self, x: Any, inside: Any) -> None:
-        super().__init__(x)
+        Node.__init__(self, x)
         self.save_for_backward(inside)
 
     def backward(self, g: Any, inside: Any) -> Any:
         return g * inside
+
+    def jvp(self, primals: Any, tangents: Any, out: Any) -> Any:
+        return scaled(tangents[0], self.saved_tensors[0])  # the saved mask ``inside``
 
 
 def clip(x: Any, min: Any = None, max: Any = None) -> Any:  # noqa: A002
@@ -210,6 +269,9 @@ class CloneBackward(Node):
     def backward(self, g: Any) -> Any:
         return g
 
+    def jvp(self, primals: Any, tangents: Any, out: Any) -> Any:
+        return clone(tangents[0])  # a tangent of its own, like the copy
+
 
 def clone(x: Any) -> Any:
     """A copy with its own memory; gradients pass straight through."""
@@ -219,6 +281,9 @@ def clone(x: Any) -> Any:
 class CastBackward(Node):
     def backward(self, g: Any) -> Any:
         return g  # the engine casts the gradient back to the input's dtype
+
+    def jvp(self, primals: Any, tangents: Any, out: Any) -> Any:
+        return tangents[0]  # fit_tangent casts it to the output's dtype
 
 
 def cast(x: Any, dtype: Any) -> Any:
