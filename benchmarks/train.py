@@ -164,7 +164,8 @@ def main() -> None:
     if args.fashion:
         runs += [("fashion-mnist", "mlp"), ("fashion-mnist", "cnn")]
     lines = ["| dataset | model | epochs | tinytorch acc | target | s/epoch | "
-             "PyTorch acc | PyTorch s/epoch | time ratio |", "|---|---|---|---|---|---|---|---|---|"]
+             "PyTorch acc | PyTorch s/epoch | time ratio |",
+             "|---|---|---|---|---|---|---|---|---|"]
     for dataset, model in runs:
         cfg = config(dataset, model, args.seed)
         acc, sec, trainer = train_tinytorch(cfg)

@@ -300,7 +300,8 @@ def _execute(
                     left = deps[e] - 1
                     deps[e] = left
                     if gi is not None:
-                        if gi.shape != e._shape or (gi.dtype is not e._dtype and gi.dtype != e._dtype):
+                        dt = e._dtype
+                        if gi.shape != e._shape or (gi.dtype is not dt and gi.dtype != dt):
                             gi = _fit(gi, e._shape, e._dtype, this, e)
                         if left == 0 and node is None and e not in grads:
                             node, handoff = e, gi

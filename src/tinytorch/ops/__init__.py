@@ -20,23 +20,71 @@ from typing import Any
 import numpy as np
 
 from tinytorch.ops.binary import (
-    add, div, eq, ge, gt, le, lt, maximum, minimum, mul, ne, pow, sub, where,
+    add,
+    div,
+    eq,
+    ge,
+    gt,
+    le,
+    lt,
+    maximum,
+    minimum,
+    mul,
+    ne,
+    pow,
+    sub,
+    where,
 )
 from tinytorch.ops.conv import avg_pool2d, batch_norm, conv2d, max_pool2d
 from tinytorch.ops.linalg import dot, matmul
 from tinytorch.ops.loss import (
-    binary_cross_entropy, binary_cross_entropy_with_logits, cross_entropy, l1_loss, mse_loss,
+    binary_cross_entropy,
+    binary_cross_entropy_with_logits,
+    cross_entropy,
+    l1_loss,
+    mse_loss,
     nll_loss,
 )
 from tinytorch.ops.movement import (
-    broadcast_to, cat, chunk, concatenate, expand, flatten, getitem, index_put, pad,
-    permute, repeat, reshape, scatter_add, split, squeeze, stack, swapaxes, tile, transpose,
-    unsqueeze, view,
+    broadcast_to,
+    cat,
+    chunk,
+    concatenate,
+    expand,
+    flatten,
+    getitem,
+    index_put,
+    pad,
+    permute,
+    repeat,
+    reshape,
+    scatter_add,
+    split,
+    squeeze,
+    stack,
+    swapaxes,
+    tile,
+    transpose,
+    unsqueeze,
+    view,
 )
 from tinytorch.ops.nn import gelu, leaky_relu, log_softmax, relu, softmax, softplus
 from tinytorch.ops.reduce import argmax, argmin, logsumexp, max, mean, min, std, sum, var
 from tinytorch.ops.unary import (
-    abs, cast, clamp, clip, clone, cos, erf, exp, log, neg, sigmoid, sin, sqrt, tanh,
+    abs,
+    cast,
+    clamp,
+    clip,
+    clone,
+    cos,
+    erf,
+    exp,
+    log,
+    neg,
+    sigmoid,
+    sin,
+    sqrt,
+    tanh,
 )
 from tinytorch.tensor import Tensor
 
@@ -86,7 +134,8 @@ FUNCTIONS: dict[Any, Any] = {
     np.dot: dot, np.matmul: matmul, np.tile: tile,
     np.pad: lambda a, pad_width, mode="constant", constant_values=0: pad(
         a, pad_width, constant_values) if mode == "constant" else _bad_pad(mode),
-    np.argmax: lambda a, axis=None: argmax(a, axis), np.argmin: lambda a, axis=None: argmin(a, axis),
+    np.argmax: lambda a, axis=None: argmax(a, axis),
+    np.argmin: lambda a, axis=None: argmin(a, axis),
 }
 
 

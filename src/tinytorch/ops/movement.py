@@ -173,7 +173,9 @@ def broadcast_to(x: Any, shape: Sequence[int]) -> Tensor:
     try:
         out = np.broadcast_to(xd, shape)
     except ValueError:
-        raise ValueError(f"broadcast_to: cannot broadcast shape {np.shape(xd)} to {shape}") from None
+        raise ValueError(
+            f"broadcast_to: cannot broadcast shape {np.shape(xd)} to {shape}"
+        ) from None
     return _view(out, x, ExpandBackward(x) if tracked(x) else None)
 
 
