@@ -33,45 +33,9 @@ def is_grad_enabled() -> bool:
     return enabled
 
 
-class set_grad_enabled:
-    """Turn recording on or off; as a call, a context manager or a decorator.
-
-    >>> import tinytorch as tt
-    >>> x = tt.tensor([1.0, 2.0], requires_grad=True)
-    >>> with tt.set_grad_enabled(False):
-    ...     y = x * 2
-    >>> y.requires_grad
-    False
-    """
-
-    def __init__(self, mode: bool) -> None:
-        global enabled
-        self.prev = enabled
-        self.mode = bool(mode)
-        enabled = self.mode
-
-    def __enter__(self) -> None:
-        pass
-
-    def __exit__(self, *exc: object) -> None:
-        global enabled
-        enabled = self.prev
-
-    def __call__(self, fn: F) -> F:
-        # Used as a decorator: undo the switch made by __init__, apply per call.
-        global enabled
-        enabled = self.prev
-        mode = self.mode
-
-        @functools.wraps(fn)
-        def wrapper(*args: Any, **kwargs: Any) -> Any:
-            with set_grad_enabled(mode):
-                return fn(*args, **kwargs)
-
-        return wrapper  # type: ignore[return-value]
-
-
 class _GradModeContext:
+    """Switches ``enabled`` to ``mode`` inside a ``with`` block or a decorated call."""
+
     mode: bool
 
     def __enter__(self) -> None:
@@ -92,6 +56,33 @@ class _GradModeContext:
                 return fn(*args, **kwargs)
 
         return wrapper  # type: ignore[return-value]
+
+
+class set_grad_enabled(_GradModeContext):
+    """Turn recording on or off; as a call, a context manager or a decorator.
+
+    >>> import tinytorch as tt
+    >>> x = tt.tensor([1.0, 2.0], requires_grad=True)
+    >>> with tt.set_grad_enabled(False):
+    ...     y = x * 2
+    >>> y.requires_grad
+    False
+    """
+
+    def __init__(self, mode: bool) -> None:
+        # Like PyTorch, the switch happens at construction, so a bare call works too.
+        global enabled
+        self.mode = bool(mode)
+        self.prev = enabled
+        enabled = self.mode
+
+    def __enter__(self) -> None:
+        pass  # already switched in __init__; __exit__ restores
+
+    def __call__(self, fn: F) -> F:
+        global enabled
+        enabled = self.prev  # used as a decorator: undo the switch made by __init__
+        return super().__call__(fn)
 
 
 class no_grad(_GradModeContext):
