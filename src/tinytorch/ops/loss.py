@@ -312,6 +312,40 @@ class CrossEntropyBackward(Node):
         return gz, -(g * logp * tw)
 
 
+class ClassIndexCrossEntropyBackward(Node):
+    """The common case, fused for speed: mean cross-entropy of logits (N, C) against
+    in-range class indices, no weights or smoothing. Saves the softmax itself."""
+
+    def __init__(self, logits: Any, t: np.ndarray, probs: np.ndarray) -> None:
+        Node.__init__(self, logits)
+        self.save_for_backward(logits, t, probs)
+
+    def name(self) -> str:
+        return "CrossEntropyBackward"
+
+    def backward(self, g: Any, z: Any, t: np.ndarray, probs: np.ndarray) -> Any:
+        rows = np.arange(len(t))
+        if isinstance(g, Tensor):  # create_graph: keep softmax(z) in the graph
+            onehot = np.zeros(probs.shape, dtype=probs.dtype)
+            onehot[rows, t] = 1
+            return (softmax(z, 1) - onehot) * (g * (1.0 / len(t)))
+        dz = probs.copy()
+        dz[rows, t] -= 1
+        dz *= g * (1.0 / len(t))
+        return dz
+
+
+def _plain_class_targets(z: np.ndarray, targets: Any) -> np.ndarray | None:
+    """Integer targets (N,) all in range for logits (N, C), else None (the general path
+    then validates and explains)."""
+    t = targets.data if isinstance(targets, Tensor) else targets
+    if not isinstance(t, np.ndarray) or t.dtype.kind not in "iu" or t.shape != z.shape[:1]:
+        return None
+    if len(t) == 0 or t.min() < 0 or t.max() >= z.shape[1]:
+        return None
+    return t
+
+
 def _ce_coefficients(op: str, z: np.ndarray, targets: Any, weight: Any, ignore_index: int,
                      reduction: str, smoothing: float) -> tuple[np.ndarray, float, bool]:
     """Coefficients ``a`` (M, C), the gradient's divisor, and whether targets are
@@ -353,6 +387,15 @@ def cross_entropy(logits: Any, targets: Any, weight: Any = None, ignore_index: i
         out = cross_entropy(_rows_first(logits, z.ndim), t, weight, ignore_index, reduction,
                             label_smoothing)
         return _unflatten_rows(out, z.shape) if reduction == "none" else out
+    if weight is None and not label_smoothing and reduction == "mean" and not tracked(targets):
+        t = _plain_class_targets(z, targets)
+        if t is not None:
+            lse = _logsumexp_array(z, (1,), True)
+            out = np.mean(lse[:, 0] - z[np.arange(len(t)), t])
+            node = None
+            if tracked(logits):
+                node = ClassIndexCrossEntropyBackward(logits, t, np.exp(z - lse))
+            return result(np.asarray(out, dtype=z.dtype), node)
     coefficients = _ce_coefficients(op, z, targets, weight, ignore_index, reduction,
                                     label_smoothing)
     a, d, _ = coefficients
