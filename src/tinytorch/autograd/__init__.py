@@ -15,6 +15,7 @@ from tinytorch.autograd.grad_mode import (
     no_grad,
     set_grad_enabled,
 )
+from tinytorch.autograd.gradcheck import GradcheckError, gradcheck, gradgradcheck
 from tinytorch.autograd.node import AccumulateGrad, Node
 
 __all__ = [
@@ -22,6 +23,7 @@ __all__ = [
     "AnomalyError",
     "Function",
     "FunctionCtx",
+    "GradcheckError",
     "detect_anomaly",
     "forward_ad",
     "graph",
@@ -31,6 +33,8 @@ __all__ = [
     "backward",
     "enable_grad",
     "grad",
+    "gradcheck",
+    "gradgradcheck",
     "is_grad_enabled",
     "no_grad",
     "set_grad_enabled",

@@ -270,7 +270,9 @@ def _execute(
                     in_grads = _run_rule(node, g, create_graph)
                 else:  # fast path: nothing to check, arrays in and out
                     in_grads = node.backward(g, *vals)
-                    if type(in_grads) is not tuple or len(in_grads) != len(node._edges):
+                    if type(in_grads) is not tuple:
+                        in_grads = (in_grads,)
+                    if len(in_grads) != len(node._edges):
                         in_grads = _as_grad_tuple(node, in_grads)
                 if grad_mode.extras and anomaly.enabled:
                     anomaly.check_grads(node, in_grads)

@@ -59,7 +59,7 @@ class Node:
             ea = (a.grad_fn or a) if isinstance(a, _Tensor) and a.requires_grad else None
             eb = (b.grad_fn or b) if isinstance(b, _Tensor) and b.requires_grad else None
             self._edges = (ea, eb)
-            self.needs_input_grad: tuple[bool, ...] = (ea is not None, eb is not None)
+            self.needs_input_grad: tuple[bool, ...] = _NEED_2[ea is not None][eb is not None]
         else:
             edges = []
             for t in inputs:
@@ -152,8 +152,10 @@ class Node:
         return call_rule(self, np.asarray(grad_output), create_graph=False)
 
 
+# Shared flag tuples: no allocation per node (fewer objects for the garbage collector).
 _NEED_0 = (False,)
 _NEED_1 = (True,)
+_NEED_2 = (((False, False), (False, True)), ((True, False), (True, True)))
 
 
 def _note_special(node: Node, inputs: tuple[Any, ...]) -> None:
