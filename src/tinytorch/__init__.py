@@ -14,7 +14,7 @@ from tinytorch.random import manual_seed
 from tinytorch.autograd import enable_grad, is_grad_enabled, no_grad, set_grad_enabled
 from tinytorch.ops import *  # noqa: F403
 from tinytorch.ops import __all__ as _ops_all
-from tinytorch import nn  # noqa: E402  (after the ops it builds on)
+from tinytorch import func, nn, utils  # noqa: E402  (after the ops they build on)
 from tinytorch.serialization import CheckpointError, load, save
 
 import numpy as _np
@@ -38,11 +38,13 @@ __all__ = [
     "save",
     "enable_grad",
     "from_numpy",
+    "func",
     "manual_seed",
     "random",
     "is_grad_enabled",
     "no_grad",
     "set_grad_enabled",
     "tensor",
+    "utils",
     *_ops_all,
 ]

@@ -423,10 +423,15 @@ class Tensor:
             old = Tensor._from_op(self.data.copy(), None)
             old.requires_grad = self.requires_grad
             old.grad_fn = self.grad_fn
+            if _grad_mode.extras:
+                _forward_ad.copy_tangent(self, old)
             result = op(old, *args)
         else:
             with _grad_mode.no_grad():
-                result = op(self.detach(), *args)
+                old = self.detach()
+                if _grad_mode.extras:
+                    _forward_ad.copy_tangent(self, old)
+                result = op(old, *args)
         if result.shape != self.shape:
             raise RuntimeError(
                 f"{name}: the result has shape {result.shape}, which cannot be written into a "
@@ -439,6 +444,8 @@ class Tensor:
             )
         self.data[...] = result.data
         self._bump_version()
+        if _grad_mode.extras:  # forward mode: the tensor now carries the result's tangent
+            _forward_ad.copy_tangent(result, self)
         if recording:
             node = result.grad_fn
             node._shape = self.data.shape
@@ -682,6 +689,7 @@ def from_numpy(array: np.ndarray) -> Tensor:
 
 from tinytorch import ops as _ops  # noqa: E402  (ops import Tensor from this module)
 from tinytorch.autograd import engine as _engine  # noqa: E402
+from tinytorch.autograd import forward_ad as _forward_ad  # noqa: E402
 from tinytorch.autograd import grad_mode as _grad_mode  # noqa: E402
 from tinytorch.autograd.node import _RemovableHandle  # noqa: E402
 from tinytorch.autograd.node import finish_special as _finish_special  # noqa: E402

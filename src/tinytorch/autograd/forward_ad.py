@@ -80,6 +80,16 @@ def unpack_dual(tensor: Any) -> UnpackedDual:
     return UnpackedDual(primal, tangent)
 
 
+def copy_tangent(src: Any, dst: Any) -> None:
+    """Give ``dst`` the tangent ``src`` carries at this level (or none)."""
+    t = tangent_of(src)
+    if t is not None:
+        dst._fw_grad = t
+        dst._fw_level = level
+    elif getattr(dst, "_fw_grad", None) is not None:
+        dst._fw_grad = None
+
+
 def tangent_of(x: Any) -> Any:
     """The tangent ``x`` carries at the current level, or None."""
     t = getattr(x, "_fw_grad", None)

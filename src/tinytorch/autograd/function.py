@@ -46,6 +46,20 @@ class FunctionCtx(Node):
     def __repr__(self) -> str:
         return f"<{self.name()}>"
 
+    @property
+    def saved_tensors(self) -> tuple[Any, ...]:
+        saved = Node.saved_tensors.fget(self)  # type: ignore[attr-defined]
+        slots = self.__dict__.get("_out_slots", ())
+        if not slots:
+            return saved
+        saved = list(saved)
+        for i in slots:  # the output, as a tensor whose grad_fn is this node
+            out = Tensor._from_op(self._vals[i], None)  # type: ignore[index]
+            out.requires_grad = True
+            out.grad_fn = self
+            saved[i] = out
+        return tuple(saved)
+
     def backward(self, grad: Any, *saved: Any) -> Any:
         create_graph = isinstance(grad, Tensor)
         g = grad if create_graph else Tensor._from_op(grad, None)
@@ -104,7 +118,8 @@ class Function:
             )
         if ctx._src is not None and any(s is out for s in ctx._src):
             # Saving the output itself would make a cycle (node -> output -> node):
-            # keep its array and rebuild it like the built-in ops do.
+            # keep its array and rebuild it on unpacking, like the built-in ops do.
+            ctx._out_slots = tuple(i for i, s in enumerate(ctx._src) if s is out)
             ctx._src = tuple(None if s is out else s for s in ctx._src)
         needed = (grad_mode.enabled and any(ctx.needs_input_grad)) or (
             forward_ad.level and ctx._special

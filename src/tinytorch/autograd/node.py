@@ -184,9 +184,14 @@ def finish_special(t: Tensor, node: Node) -> Tensor:
     if primals is not None:
         del node._primals  # do not keep the inputs alive through the graph
         tangents = tuple(forward_ad.tangent_of(p) for p in primals)
-        # NOTE: grad mode stays as it is, so reverse mode can see through the tangent
-        # (jacrev of jacfwd); the output is passed as the real graph tensor.
-        tangent = node.jvp(primals, tangents, t)
+        # NOTE: the rule runs with tangents hidden (level 0), so its own arithmetic on
+        # dual inputs does not push tangents again; grad mode stays as it is, so reverse
+        # mode can see through the tangent it builds (jacrev of jacfwd).
+        level, forward_ad.level = forward_ad.level, 0
+        try:
+            tangent = node.jvp(primals, tangents, t)
+        finally:
+            forward_ad.level = level
         if tangent is not None:
             t._fw_grad = node._out_tangent = fit_tangent(node, tangent, t)
             t._fw_level = forward_ad.level

@@ -16,7 +16,6 @@ from tinytorch.ops.common import (
     tangent_sum,
     tracked,
 )
-from tinytorch.ops.unary import primal_rule
 
 # ----------------------------------------------------------------- add / sub
 
@@ -66,7 +65,6 @@ class MulBackward(Node):
     def backward(self, g: Any, b: Any, a: Any) -> Any:
         return (None if b is None else g * b), (None if a is None else g * a)
 
-    @primal_rule
     def jvp(self, primals: Any, tangents: Any, out: Any) -> Any:
         (a, b), (ta, tb) = primals, tangents
         return tangent_sum(scaled(ta, b), scaled(tb, a))
@@ -87,7 +85,6 @@ class DivBackward(Node):
         need_a, need_b = self.needs_input_grad
         return (g / b if need_a else None), (-g * a / (b * b) if need_b else None)
 
-    @primal_rule
     def jvp(self, primals: Any, tangents: Any, out: Any) -> Any:
         (_, b), (ta, tb) = primals, tangents
         # d(a / b) = (da - db * out) / b
@@ -114,7 +111,6 @@ class PowBackward(Node):
         gb = g * a**b * np.log(a) if need_b else None
         return ga, gb
 
-    @primal_rule
     def jvp(self, primals: Any, tangents: Any, out: Any) -> Any:
         (a, b), (ta, tb) = primals, tangents
         da = None if ta is None else ta * b * a ** (b - 1)

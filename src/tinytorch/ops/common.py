@@ -108,7 +108,12 @@ def norm_axis(op: str, axis: Any, ndim: int) -> tuple[int, ...] | None:
     """Normalise ``axis`` (int, tuple, None, negatives) to a sorted tuple, or None."""
     if axis is None:
         return None
-    axes = (axis,) if isinstance(axis, (int, np.integer)) else tuple(axis)
+    if isinstance(axis, (int, np.integer)):
+        axes: tuple[Any, ...] = (axis,)
+    elif isinstance(axis, (tuple, list)):
+        axes = tuple(axis)
+    else:
+        raise TypeError(f"{op}: axis must be an int or a tuple of ints, got {axis!r}")
     out = []
     for a in axes:
         if not isinstance(a, (int, np.integer)):

@@ -7,7 +7,6 @@ from typing import Any
 import numpy as np
 
 from tinytorch.ops.common import Node, data_of, result, tangent_sum, tracked
-from tinytorch.ops.unary import primal_rule
 
 
 class MatmulBackward(Node):
@@ -42,7 +41,6 @@ class MatmulBackward(Node):
                 gb = gb[..., 0]
         return ga, gb
 
-    @primal_rule
     def jvp(self, primals: Any, tangents: Any, out: Any) -> Any:
         (a, b), (ta, tb) = primals, tangents
         return tangent_sum(None if ta is None else matmul(ta, b),

@@ -312,18 +312,18 @@ class CrossEntropyBackward(Node):
         return gz, -(g * logp * tw)
 
 
-class ClassIndexCrossEntropyBackward(Node):
+class ClassIndexCrossEntropyBackward(CrossEntropyBackward):
     """The common case, fused for speed: mean cross-entropy of logits (N, C) against
     in-range class indices, no weights or smoothing. Saves the softmax itself."""
 
-    def __init__(self, logits: Any, t: np.ndarray, probs: np.ndarray) -> None:
-        Node.__init__(self, logits)
+    def __init__(self, logits: Any, t: np.ndarray, probs: np.ndarray) -> None:  # noqa: D107
+        Node.__init__(self, logits)  # not CrossEntropyBackward's general set-up
         self.save_for_backward(logits, t, probs)
 
     def name(self) -> str:
         return "CrossEntropyBackward"
 
-    def backward(self, g: Any, z: Any, t: np.ndarray, probs: np.ndarray) -> Any:
+    def backward(self, g: Any, z: Any, t: np.ndarray, probs: np.ndarray) -> Any:  # type: ignore[override]
         rows = np.arange(len(t))
         if isinstance(g, Tensor):  # create_graph: keep softmax(z) in the graph
             onehot = np.zeros(probs.shape, dtype=probs.dtype)

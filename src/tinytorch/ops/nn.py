@@ -11,7 +11,7 @@ import numpy as np
 from tinytorch.ops.binary import where
 from tinytorch.ops.common import Node, Tensor, as_tensor, data_of, result, tracked
 from tinytorch.ops.reduce import _logsumexp_array
-from tinytorch.ops.unary import _erf_array, erf, exp, primal_rule, tanh
+from tinytorch.ops.unary import _erf_array, erf, exp, tanh
 
 # ----------------------------------------------------------------- rectifiers
 
@@ -71,7 +71,6 @@ class GELUBackward(Node):
         pdf = np.exp(x * x * -0.5) * _INV_SQRT_2PI
         return g * (cdf + x * pdf)
 
-    @primal_rule
     def jvp(self, primals: Any, tangents: Any, out: Any) -> Any:
         x = primals[0]
         cdf = (erf(x * _SQRT_HALF) + 1) * 0.5
@@ -108,7 +107,6 @@ class SoftplusBackward(Node):
         sig = np.tanh(bx * 0.5) * 0.5 + 0.5
         return g * np.where(data_of(bx) > threshold, 1.0, sig)
 
-    @primal_rule
     def jvp(self, primals: Any, tangents: Any, out: Any) -> Any:
         x = primals[0]
         _, beta, threshold = self.saved_tensors

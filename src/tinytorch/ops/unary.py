@@ -2,33 +2,12 @@
 
 from __future__ import annotations
 
-import functools
 import math
-from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 
-from tinytorch.autograd import forward_ad
 from tinytorch.ops.common import Node, data_of, result, scaled, tracked, unary
-
-
-def primal_rule(rule: Callable[..., Any]) -> Callable[..., Any]:
-    """Mark a JVP rule that computes with its inputs' values: it runs with tangents
-    hidden, so its own arithmetic on dual inputs does not push tangents again (which
-    wastes work, and never ends for ``/`` and ``**``). Grad mode is untouched, so the
-    tangent it builds stays differentiable in reverse mode."""
-
-    # NOTE: this belongs in autograd.node.finish_special, around the call to node.jvp.
-    @functools.wraps(rule)
-    def run(self: Node, primals: Any, tangents: Any, out: Any) -> Any:
-        level, forward_ad.level = forward_ad.level, 0
-        try:
-            return rule(self, primals, tangents, out)
-        finally:
-            forward_ad.level = level
-
-    return run
 
 # ----------------------------------------------------------------- sign and size
 
@@ -89,7 +68,6 @@ class LogBackward(Node):
     def backward(self, g: Any, x: Any) -> Any:
         return g / x
 
-    @primal_rule
     def jvp(self, primals: Any, tangents: Any, out: Any) -> Any:
         return tangents[0] / primals[0]
 
@@ -125,7 +103,6 @@ class SinBackward(Node):
     def backward(self, g: Any, x: Any) -> Any:
         return g * np.cos(x)
 
-    @primal_rule
     def jvp(self, primals: Any, tangents: Any, out: Any) -> Any:
         return tangents[0] * cos(primals[0])
 
@@ -143,7 +120,6 @@ class CosBackward(Node):
     def backward(self, g: Any, x: Any) -> Any:
         return -(g * np.sin(x))
 
-    @primal_rule
     def jvp(self, primals: Any, tangents: Any, out: Any) -> Any:
         return -(tangents[0] * sin(primals[0]))
 
@@ -213,7 +189,6 @@ class ErfBackward(Node):
     def backward(self, g: Any, x: Any) -> Any:
         return g * (2 / math.sqrt(math.pi)) * np.exp(-(x * x))
 
-    @primal_rule
     def jvp(self, primals: Any, tangents: Any, out: Any) -> Any:
         x = primals[0]
         return tangents[0] * (2 / math.sqrt(math.pi)) * exp(-(x * x))
