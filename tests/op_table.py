@@ -241,26 +241,18 @@ unary("rpow_scalar(2**x)", lambda x: 2**x, lambda x: 2.0**x, lambda th, x: 2**x)
 unary("numpy_scalar_left(np.float32(2)*x)", lambda x: np.float32(2.0) * x, lambda x: 2.0 * x,
       lambda th, x: 2.0 * x)
 unary("numpy_scalar_rpow(np.float32(2)**x)", lambda x: np.float32(2.0) ** x, lambda x: 2.0**x,
-      lambda th, x: 2.0**x, shapes=UNARY[:4],
-      xfail={"torch": "BUG: pow backward takes log(base) in the base's dtype: for "
-                      "np.float32(2) ** float64 x the float64 gradient has float32 accuracy "
-                      "(relative error ~3e-9, caught only by the tight PyTorch comparison)"})
+      lambda th, x: 2.0**x, shapes=UNARY[:4])
 unary("numpy_scalar_rsub(np.float32(1)-x)", lambda x: np.float32(1.0) - x, lambda x: 1.0 - x,
       lambda th, x: 1.0 - x)
 unary("rpow_scalar(0.5**x)", lambda x: 0.5**x, lambda x: 0.5**x, lambda th, x: 0.5**x)
 unary("pow_fn_scalar", lambda x: tt.pow(x, 3), lambda x: x**3, lambda th, x: th.pow(x, 3))
 unary("pow_fn_rscalar", lambda x: tt.pow(3, x), lambda x: 3.0**x, lambda th, x: th.pow(3, x))
 
-# Known bugs: the power rule at a zero base gives NaN where the limit is 0
-# (PyTorch masks these cases and returns 0).
+# The power rule at a zero base: the limit 0, not NaN (PyTorch masks these cases too).
 unary("pow_zero_base(x**0 at x=0)", lambda x: x**0, lambda x: x**0, lambda th, x: x**0,
-      Fixed(values=(0.0, 1.5, -0.5)), shapes=[((3,),)], elementwise=False,
-      xfail=dict.fromkeys(("grad", "hvp", "torch"),
-                          "BUG: d(x**0)/dx at x=0 is NaN (0 * 0**-1), expected 0"))
+      Fixed(values=(0.0, 1.5, -0.5)), shapes=[((3,),)], elementwise=False)
 unary("rpow_zero_base(0**x)", lambda x: 0.0**x, lambda x: 0.0**x, lambda th, x: 0.0**x,
-      POSITIVE, shapes=[((3,),)], elementwise=False, twice=False,
-      xfail=dict.fromkeys(("grad", "torch"),
-                          "BUG: d(0**x)/dx for x>0 is NaN (0 * log 0), expected 0"))
+      POSITIVE, shapes=[((3,),)], elementwise=False, twice=False)
 
 # ----------------------------------------------------------------- unary math
 
@@ -306,10 +298,7 @@ unary("maximum_scalar", lambda x: tt.maximum(x, 0.25), lambda x: np.maximum(x, 0
 add(OpSpec("clamp_tensor_bounds", lambda x, lo, hi: tt.clamp(x, lo, hi),
            lambda x, lo, hi: np.minimum(np.maximum(x, lo), hi), [((3, 4), (3, 4), (3, 4))],
            (Domain(-3.0, 3.0), Domain(-2.0, -0.5), Domain(0.5, 2.0)),
-           torch=lambda th, x, lo, hi: th.clamp(x, lo, hi),
-           xfail=dict.fromkeys(("grad", "hvp", "torch"),
-                               "BUG: clip/clamp with Tensor bounds that require grad gives the "
-                               "bounds no gradient (silently None); PyTorch propagates it")))
+           torch=lambda th, x, lo, hi: th.clamp(x, lo, hi)))
 unary("clone", tt.clone, lambda x: x.copy(), lambda th, x: x.clone())
 
 # ----------------------------------------------------------------- where
@@ -420,14 +409,8 @@ def _reduction(op: str, np_ref: Callable[..., Any], th_ref: Callable[..., Any],
 
 _reduction("sum", np.sum, lambda th, x, d, k: th.sum(x, dim=d, keepdim=k), REAL)
 _reduction("mean", np.mean, lambda th, x, d, k: th.mean(x, dim=d, keepdim=k), REAL)
-_EMPTY_MAX_BUG = {"empty,axis=-1,keepdims": dict.fromkeys(
-    ("forward", "grad", "hvp", "torch"),
-    "BUG: max/min along a non-empty axis of a tensor with a zero-length axis (shape (0, 3), "
-    "axis=-1) raises 'reduction over an empty tensor'; NumPy and PyTorch return shape (0, 1)")}
-_reduction("max", np.max, lambda th, x, d, k: th.amax(x, dim=d, keepdim=k), DISTINCT,
-           xfail=_EMPTY_MAX_BUG)
-_reduction("min", np.min, lambda th, x, d, k: th.amin(x, dim=d, keepdim=k), DISTINCT,
-           xfail=_EMPTY_MAX_BUG)
+_reduction("max", np.max, lambda th, x, d, k: th.amax(x, dim=d, keepdim=k), DISTINCT)
+_reduction("min", np.min, lambda th, x, d, k: th.amin(x, dim=d, keepdim=k), DISTINCT)
 _reduction("var", np.var, lambda th, x, d, k: th.var(x, dim=d, keepdim=k, correction=0), REAL)
 _reduction("std", np.std, lambda th, x, d, k: th.std(x, dim=d, keepdim=k, correction=0), REAL,
            min_count=2)
@@ -621,10 +604,7 @@ add(OpSpec("pad_torch_two_dims_value", lambda x: tt.pad(x, (1, 0, 2, 1), value=0
            lambda a: np.pad(a, ((0, 0), (2, 1), (1, 0)), constant_values=0.5), [((2, 2, 3),)],
            torch=lambda th, x: th.nn.functional.pad(x, (1, 0, 2, 1), value=0.5)))
 add(OpSpec("np.pad_routed_pair", lambda x: np.pad(x, (1, 2)), lambda a: np.pad(a, (1, 2)),
-           [((2, 3),)], torch=lambda th, x: th.nn.functional.pad(x, (1, 2, 1, 2)),
-           xfail=dict.fromkeys(("forward", "grad", "hvp", "torch"),
-                               "BUG: np.pad(tensor, (1, 2)) pads only the last axis "
-                               "(PyTorch-style); NumPy pads every axis by (1, 2)")))
+           [((2, 3),)], torch=lambda th, x: th.nn.functional.pad(x, (1, 2, 1, 2))))
 add(OpSpec("np.pad_routed_pairs", lambda x: np.pad(x, ((1, 0), (2, 1))),
            lambda a: np.pad(a, ((1, 0), (2, 1))), [((2, 3),)],
            torch=lambda th, x: th.nn.functional.pad(x, (2, 1, 1, 0))))

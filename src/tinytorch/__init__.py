@@ -15,6 +15,7 @@ from tinytorch.autograd import enable_grad, is_grad_enabled, no_grad, set_grad_e
 from tinytorch.ops import *  # noqa: F403
 from tinytorch.ops import __all__ as _ops_all
 from tinytorch import func, nn, utils  # noqa: E402  (after the ops they build on)
+from tinytorch import profiler, viz  # noqa: E402
 from tinytorch.serialization import CheckpointError, load, save
 
 import numpy as _np
@@ -35,6 +36,7 @@ __all__ = [
     "load",
     "nn",
     "optim",
+    "profiler",
     "save",
     "enable_grad",
     "from_numpy",
@@ -46,5 +48,6 @@ __all__ = [
     "set_grad_enabled",
     "tensor",
     "utils",
+    "viz",
     *_ops_all,
 ]

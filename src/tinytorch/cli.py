@@ -1,10 +1,12 @@
-"""The ``tinytorch`` command: ``train`` and ``evaluate``.
+"""The ``tinytorch`` command: ``train``, ``evaluate``, ``profile`` and ``graph``.
 
 ``tinytorch train`` with no arguments trains an MLP on scikit-learn's digits in a
 few seconds and writes the checkpoint, metrics (JSON and CSV) and a PNG of the
 curves to ``runs/digits-mlp``. Ctrl-C (or SIGTERM) saves a checkpoint between
 steps and exits; ``--resume`` continues from it to the same result an
-uninterrupted run gives.
+uninterrupted run gives. ``tinytorch profile`` prints the per-op table of one
+training step (``--trace out.json`` for the timeline); ``tinytorch graph`` draws
+the model's graph.
 """
 
 from __future__ import annotations
@@ -15,7 +17,6 @@ import json
 import os
 import signal
 import sys
-import time
 from collections.abc import Sequence
 from typing import Any
 
@@ -57,6 +58,25 @@ def _parser() -> argparse.ArgumentParser:
     e = sub.add_parser("evaluate", help="test accuracy and confusion matrix of a checkpoint")
     e.add_argument("checkpoint")
     e.add_argument("--data-root", default=None)
+
+    pr = sub.add_parser("profile", help="per-op time and memory of one training step")
+    g = sub.add_parser("graph", help="draw the graph of one training step's loss")
+    for q in (pr, g):
+        q.add_argument("--dataset", choices=["digits", "fashion-mnist"], default="digits")
+        q.add_argument("--model", choices=["mlp", "cnn"], default="mlp")
+        q.add_argument("--batch-size", type=int, default=None)
+        q.add_argument("--seed", type=int, default=0)
+        q.add_argument("--data-root", default=None, help="folder with the IDX files")
+    pr.add_argument("--sort-by", default="self_cpu_time_total",
+                    choices=["self_cpu_time_total", "cpu_time_total", "count", "saved_bytes",
+                             "name"])
+    pr.add_argument("--row-limit", type=int, default=30)
+    pr.add_argument("--trace", metavar="OUT.json", default=None,
+                    help="also write a Chrome/Perfetto trace of the step")
+    g.add_argument("--format", choices=["svg", "png", "dot"], default="svg")
+    g.add_argument("--out", default=None, help="output file (default DATASET-MODEL-graph.FORMAT)")
+    g.add_argument("--show-saved", action="store_true",
+                   help="label each op with the bytes it saved for backward")
     return p
 
 
@@ -283,6 +303,77 @@ def plot_curves(out: str, history: dict[str, list[float]]) -> str | None:
     return path
 
 
+# ---------------------------------------------------------------------- profile, graph
+def _one_batch(args: argparse.Namespace) -> tuple[Any, Any, Any, Any, dict[str, Any]]:
+    """(model, optimizer, images, labels, config) for one training step."""
+    from tinytorch.data import DataLoader
+
+    cfg = {**(DEFAULTS_CNN if args.model == "cnn" else DEFAULTS)[args.dataset],
+           "dataset": args.dataset, "model": args.model, "optimizer": "adam",
+           "scheduler": "none", "seed": args.seed}
+    if args.batch_size is not None:
+        if args.batch_size < 1:
+            raise SystemExit(f"tinytorch {args.command}: --batch-size must be >= 1")
+        cfg["batch_size"] = args.batch_size
+    train_set, _, input_shape = load_data(args.dataset, args.data_root)
+    model, opt, _ = build(cfg, input_shape, 1)
+    model[0].fit(train_set.tensors[0].data)
+    model.train()
+    x, y = next(iter(DataLoader(train_set, batch_size=cfg["batch_size"])))
+    return model, opt, x, y, cfg
+
+
+def profile_step(args: argparse.Namespace) -> int:
+    from tinytorch.nn import CrossEntropyLoss
+    from tinytorch.profiler import profile, record_function
+
+    model, opt, x, y, cfg = _one_batch(args)
+    loss_fn = CrossEntropyLoss()
+
+    def step() -> None:
+        opt.zero_grad()
+        with record_function("model forward"):
+            out = model(x)
+        with record_function("loss"):
+            loss = loss_fn(out, y)
+        with record_function("loss.backward()"):
+            loss.backward()
+        with record_function("optimizer.step()"):
+            opt.step()
+
+    step()  # warm-up: first-call costs (optimizer state) stay out of the table
+    with profile() as prof:
+        step()
+    print(f"one training step: {cfg['model']} on {cfg['dataset']}, batch {cfg['batch_size']}, "
+          f"adam")
+    print(prof.table(sort_by=args.sort_by, row_limit=args.row_limit))
+    if args.trace:
+        prof.export_chrome_trace(args.trace)
+        print(f"trace written to {args.trace} (open it in https://ui.perfetto.dev or "
+              f"chrome://tracing)")
+    return 0
+
+
+def draw_graph(args: argparse.Namespace) -> int:
+    from tinytorch import viz
+    from tinytorch.nn import CrossEntropyLoss
+    from tinytorch.profiler.ops_profiler import format_bytes
+
+    model, _, x, y, cfg = _one_batch(args)
+    loss = CrossEntropyLoss()(model(x), y)
+    out = args.out or f"{args.dataset}-{args.model}-graph.{args.format}"
+    try:
+        viz.draw(loss, out, format=args.format, module=model, show_saved=args.show_saved)
+    except viz.GraphvizNotFoundError as exc:
+        print(f"tinytorch graph: {exc}", file=sys.stderr)
+        return 2
+    s = viz.graph_stats(loss)
+    print(f"wrote {out}: {s['nodes']} op nodes, {s['leaves']} leaves, {s['edges']} edges, "
+          f"depth {s['depth']}, {format_bytes(s['saved_bytes'])} saved for backward "
+          f"({cfg['model']} on {cfg['dataset']}, batch {cfg['batch_size']})")
+    return 0
+
+
 # ---------------------------------------------------------------------- evaluate
 def evaluate(args: argparse.Namespace) -> int:
     import tinytorch as tt
@@ -320,6 +411,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "train":
             return train(args)
+        if args.command == "profile":
+            return profile_step(args)
+        if args.command == "graph":
+            return draw_graph(args)
         return evaluate(args)
     except (DatasetError, FileNotFoundError) as exc:
         print(f"tinytorch {args.command}: {exc}", file=sys.stderr)

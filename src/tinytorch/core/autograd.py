@@ -33,10 +33,12 @@ from tinytorch.ops.movement import (
 from tinytorch.ops.nn import GELUBackward, ReLUBackward, SoftmaxBackward
 from tinytorch.ops.reduce import SumBackward
 from tinytorch.ops.unary import ExpBackward, LogBackward, SigmoidBackward, TanhBackward
+from tinytorch.profiler import AutogradSystemsProfiler
 from tinytorch.tensor import Tensor
 
 __all__ = [
-    "AccumulateGrad", "AddBackward", "BCEBackward", "CrossEntropyBackward", "DivBackward",
+    "AccumulateGrad", "AddBackward", "AutogradSystemsProfiler", "BCEBackward",
+    "CrossEntropyBackward", "DivBackward",
     "ExpBackward", "Function", "GELUBackward", "GetItemBackward", "LogBackward",
     "MSEBackward", "MatmulBackward", "MulBackward", "PermuteBackward", "PowBackward",
     "ReLUBackward", "ReshapeBackward", "SigmoidBackward", "SliceBackward", "SoftmaxBackward",

@@ -133,10 +133,16 @@ FUNCTIONS: dict[Any, Any] = {
     np.where: where, np.clip: lambda a, a_min=None, a_max=None: clip(a, a_min, a_max),
     np.dot: dot, np.matmul: matmul, np.tile: tile,
     np.pad: lambda a, pad_width, mode="constant", constant_values=0: pad(
-        a, pad_width, constant_values) if mode == "constant" else _bad_pad(mode),
+        a, _numpy_pad_width(a, pad_width), constant_values) if mode == "constant"
+    else _bad_pad(mode),
     np.argmax: lambda a, axis=None: argmax(a, axis),
     np.argmin: lambda a, axis=None: argmin(a, axis),
 }
+
+
+def _numpy_pad_width(a: Any, pad_width: Any) -> list[list[int]]:
+    """NumPy's pad_width (an int, one pair for all axes, or a pair per axis) as pairs."""
+    return np.broadcast_to(np.asarray(pad_width), (np.ndim(a.data), 2)).tolist()
 
 
 def _bad_pad(mode: str) -> Any:

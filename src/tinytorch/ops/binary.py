@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
@@ -10,6 +11,7 @@ from tinytorch.ops.common import (
     Node,
     Tensor,
     binary,
+    broadcast_shapes,
     data_of,
     result,
     scaled,
@@ -106,16 +108,49 @@ class PowBackward(Node):
 
     def backward(self, g: Any, a: Any, b: Any) -> Any:
         need_a, need_b = self.needs_input_grad
-        ga = g * b * a ** (b - 1) if need_a else None
-        # NOTE: d(a**b)/db = a**b * log(a); NaN for negative bases, as in PyTorch.
-        gb = g * a**b * np.log(a) if need_b else None
+        a, b = _in_dtype(a, self._dtype), _in_dtype(b, self._dtype)
+        ad, bd = data_of(a), data_of(b)
+        ga = gb = None
+        with np.errstate(divide="ignore", invalid="ignore"):
+            if need_a:
+                ga = g * _dpow_da(a, b, bd)
+            if need_b:
+                gb = g * _dpow_db(a, b, ad, bd)
         return ga, gb
 
     def jvp(self, primals: Any, tangents: Any, out: Any) -> Any:
         (a, b), (ta, tb) = primals, tangents
-        da = None if ta is None else ta * b * a ** (b - 1)
-        db = None if tb is None else tb * out * _log(a)
+        a, b = _in_dtype(a, out.dtype), _in_dtype(b, out.dtype)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            da = None if ta is None else ta * _dpow_da(a, b, data_of(b))
+            db = None if tb is None else tb * _dpow_db(a, b, data_of(a), data_of(b))
         return tangent_sum(da, db)
+
+
+def _dpow_da(a: Any, b: Any, bd: Any) -> Any:
+    """b * a**(b-1), and 0 (not 0 * inf) where b == 0. The exponent is swapped for 1
+    there rather than masking the result, so no inf appears even in the unused branch
+    (whose gradient would turn it into NaN at the next order)."""
+    if isinstance(b, (int, float)):  # a Python exponent keeps the base's dtype
+        return b * a ** (1 if b == 0 else b - 1)
+    return b * a ** np.where(bd == 0, 1.0, b - 1)
+
+
+def _dpow_db(a: Any, b: Any, ad: Any, bd: Any) -> Any:
+    """a**b * log(a): NaN for a negative base, as in PyTorch, and 0 (not 0 * -inf) for a
+    zero base with a non-negative exponent (log is taken of 1 there instead)."""
+    if isinstance(a, (int, float)) and a > 0:  # 2**x: a Python log keeps x's dtype
+        return a**b * math.log(a)
+    return a**b * _log(np.where((ad == 0) & (bd >= 0), 1.0, a))
+
+
+def _in_dtype(v: Any, dtype: Any) -> Any:
+    """An operand in the output's dtype, so its gradient is computed at full precision."""
+    if isinstance(v, (np.ndarray, np.generic)) and v.dtype != dtype:
+        return v.astype(dtype)
+    if isinstance(v, Tensor) and v.dtype != dtype:
+        return v.astype(dtype)
+    return v
 
 
 def _log(x: Any) -> Any:
@@ -163,6 +198,7 @@ class MinimumBackward(MaximumBackward):
 
 def _choose(a: Any, b: Any, a_wins: Any, node_cls: type[MaximumBackward]) -> Any:
     ad, bd = data_of(a), data_of(b)
+    broadcast_shapes("maximum" if node_cls is MaximumBackward else "minimum", ad, bd)
     out = np.maximum(ad, bd) if node_cls is MaximumBackward else np.minimum(ad, bd)
     if not tracked(a, b):
         return result(out, None)
@@ -204,6 +240,7 @@ def where(cond: Any, a: Any, b: Any) -> Any:
     tensor([0., 2.])
     """
     c = np.asarray(data_of(cond), dtype=bool)
+    broadcast_shapes("where", c, data_of(a), data_of(b))
     out = np.where(c, data_of(a), data_of(b))
     return result(out, WhereBackward(c, a, b) if tracked(a, b) else None)
 

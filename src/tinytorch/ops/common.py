@@ -11,8 +11,9 @@ from tinytorch.autograd import forward_ad, grad_mode
 from tinytorch.autograd.node import Node
 from tinytorch.tensor import Tensor
 
-__all__ = ["Node", "Tensor", "as_tensor", "binary", "data_of", "grad_mode", "norm_axis",
-           "reduce_args", "result", "scaled", "shape_arg", "tangent_sum", "tracked", "unary"]
+__all__ = ["Node", "Tensor", "as_tensor", "binary", "broadcast_shapes", "check_dim", "data_of",
+           "grad_mode", "norm_axis", "reduce_args", "result", "scaled", "shape_arg",
+           "tangent_sum", "tracked", "unary"]
 
 result = Tensor._from_op
 
@@ -76,6 +77,28 @@ def tangent_sum(*terms: Any) -> Any:
 def scaled(tangent: Any, factor: Any) -> Any:
     """``tangent * factor``, or None for a missing tangent."""
     return None if tangent is None else tangent * factor
+
+
+def broadcast_shapes(op: str, *arrays: Any) -> tuple[int, ...]:
+    """The common shape of the operands, or a ValueError naming the op and the shapes."""
+    shapes = [np.shape(a) for a in arrays]
+    try:
+        return np.broadcast_shapes(*shapes)
+    except ValueError:
+        given = " and ".join(str(s) for s in shapes)
+        raise ValueError(
+            f"{op}: shapes {given} cannot be broadcast together (trailing dimensions must be "
+            f"equal or 1)"
+        ) from None
+
+
+def check_dim(op: str, dim: int, ndim: int) -> int:
+    """``dim`` as a non-negative index into ``ndim`` dimensions, or a clear error."""
+    n = max(ndim, 1)
+    if not isinstance(dim, (int, np.integer)) or not -n <= dim < n:
+        raise ValueError(f"{op}: dim {dim!r} is out of range for a tensor with {ndim} "
+                         f"dimensions (expected -{n} <= dim < {n})")
+    return int(dim) % n
 
 
 def as_tensor(x: Any) -> Tensor:

@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from tinytorch.ops.common import Node, Tensor, data_of, result, shape_arg, tracked
+from tinytorch.ops.common import Node, Tensor, check_dim, data_of, result, shape_arg, tracked
 
 
 def _view(out: np.ndarray, x: Any, node: Node | None) -> Tensor:
@@ -65,7 +65,7 @@ def flatten(x: Any, start_dim: int = 0, end_dim: int = -1) -> Tensor:
     shape = np.shape(data_of(x))
     if not shape:
         return reshape(x, 1)
-    s, e = start_dim % len(shape), end_dim % len(shape)
+    s, e = check_dim("flatten", start_dim, len(shape)), check_dim("flatten", end_dim, len(shape))
     if s > e:
         raise ValueError(f"flatten: start_dim {start_dim} comes after end_dim {end_dim}")
     merged = int(np.prod(shape[s:e + 1], dtype=np.int64))
@@ -78,7 +78,8 @@ def squeeze(x: Any, dim: Any = None) -> Tensor:
     if dim is None:
         new = tuple(n for n in shape if n != 1)
     else:
-        dims = {d % max(len(shape), 1) for d in ((dim,) if isinstance(dim, int) else dim)}
+        dims = {check_dim("squeeze", d, len(shape))
+                for d in ((dim,) if isinstance(dim, (int, np.integer)) else dim)}
         new = tuple(n for i, n in enumerate(shape) if not (i in dims and n == 1))
     return reshape(x, new)
 

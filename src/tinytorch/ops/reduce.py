@@ -145,8 +145,10 @@ def _extreme(name: str, fn: Any, node_cls: type[MaxBackward], x: Any, axis: Any,
              keepdims: bool, dim: Any, keepdim: bool | None) -> Any:
     xd = data_of(x)
     axes, keep = reduce_args(name, np.ndim(xd), axis, keepdims, dim, keepdim)
-    if np.size(xd) == 0:
-        raise ValueError(f"{name}: reduction over an empty tensor of shape {np.shape(xd)}")
+    shape = np.shape(xd)
+    if 0 in (shape if axes is None else tuple(shape[a] for a in axes)):
+        raise ValueError(f"{name}: reduction over an empty axis of a tensor of shape {shape} "
+                         f"has no {name}imum")
     out_k = fn(xd, axis=axes, keepdims=True)
     out = out_k if keep else out_k.reshape(
         () if axes is None else tuple(n for i, n in enumerate(np.shape(xd)) if i not in axes))
@@ -222,9 +224,13 @@ class LogsumexpBackward(Node):
 
 
 def _logsumexp_array(xd: np.ndarray, axes: Any, keep: bool) -> np.ndarray:
-    m = np.max(xd, axis=axes, keepdims=True)
-    m = np.where(np.isfinite(m), m, 0)
-    out = np.log(np.sum(np.exp(xd - m), axis=axes, keepdims=True)) + m
+    if xd.size == 0:  # an empty sum is 0, its log -inf (as PyTorch)
+        with np.errstate(divide="ignore"):
+            out = np.log(np.sum(np.exp(xd), axis=axes, keepdims=True))
+    else:
+        m = np.max(xd, axis=axes, keepdims=True)
+        m = np.where(np.isfinite(m), m, 0)
+        out = np.log(np.sum(np.exp(xd - m), axis=axes, keepdims=True)) + m
     return out if keep else out.reshape(
         () if axes is None else tuple(n for i, n in enumerate(xd.shape) if i not in axes))
 

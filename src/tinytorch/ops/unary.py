@@ -177,7 +177,7 @@ def _erf_array(x: np.ndarray) -> np.ndarray:
     try:
         from scipy.special import erf as scipy_erf
     except ImportError:  # pragma: no cover - scipy comes with the train/dev extras
-        return np.frompyfunc(math.erf, 1, 1)(x).astype(x.dtype)
+        return np.asarray(np.frompyfunc(math.erf, 1, 1)(x), dtype=x.dtype)
     return scipy_erf(x)
 
 
@@ -225,6 +225,15 @@ def clip(x: Any, min: Any = None, max: Any = None) -> Any:  # noqa: A002
     xd = data_of(x)
     if min is None and max is None:
         raise ValueError("clip: give at least one of min and max")
+    if tracked(min, max):  # bounds that need gradients: compose from where
+        from tinytorch.ops.binary import where
+
+        out = x
+        if min is not None:
+            out = where(data_of(out) < data_of(min), min, out)
+        if max is not None:
+            out = where(data_of(out) > data_of(max), max, out)
+        return out
     lo, hi = data_of(min) if min is not None else None, data_of(max) if max is not None else None
     out = np.clip(xd, lo, hi)
     if not tracked(x):
