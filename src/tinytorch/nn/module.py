@@ -8,12 +8,16 @@ as BatchNorm's running statistics) into ``_buffers``. Everything else --
 
 from __future__ import annotations
 
+import itertools
 from collections import OrderedDict
 from collections.abc import Callable, Iterator, Mapping
+from types import MappingProxyType
 from typing import Any, NamedTuple
 
 import numpy as np
 
+from tinytorch.autograd import grad_mode
+from tinytorch.autograd.function import Function
 from tinytorch.autograd.grad_mode import no_grad
 from tinytorch.tensor import Tensor
 
@@ -100,8 +104,74 @@ class Module:
     def forward(self, *args: Any, **kwargs: Any) -> Any:
         raise NotImplementedError(f"{type(self).__name__} does not define forward()")
 
+    # Hooks by registration order: id -> (kind, fn). An immutable empty default until
+    # the first registration, so calling a module without hooks costs one truthiness check.
+    _hooks: Mapping[int, tuple[str, Callable[..., Any]]] = MappingProxyType({})
+
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        if self._hooks:
+            return _call_with_hooks(self, args, kwargs)
         return self.forward(*args, **kwargs)
+
+    # ----------------------------------------------------------- hooks
+    def register_forward_pre_hook(self, hook: Callable[..., Any]) -> RemovableHandle:
+        """Call ``hook(module, args)`` before each ``forward``; a returned value (a tuple,
+        or a single value) replaces the positional arguments.
+
+        >>> import tinytorch as tt
+        >>> from tinytorch import nn
+        >>> m = nn.Linear(2, 1)
+        >>> h = m.register_forward_pre_hook(lambda mod, args: (args[0] * 0,))
+        >>> m(tt.tensor([[1.0, 1.0]])).tolist() == [m.bias.tolist()]
+        True
+        >>> h.remove()
+        """
+        return self._add_hook("forward_pre", hook)
+
+    def register_forward_hook(self, hook: Callable[..., Any]) -> RemovableHandle:
+        """Call ``hook(module, args, output)`` after each ``forward``; a returned value
+        replaces the output.
+
+        >>> import tinytorch as tt
+        >>> from tinytorch import nn
+        >>> m = nn.Linear(2, 1)
+        >>> h = m.register_forward_hook(lambda mod, args, out: out * 0)
+        >>> m(tt.tensor([[1.0, 1.0]])).tolist()
+        [[0.0]]
+        >>> h.remove()
+        """
+        return self._add_hook("forward", hook)
+
+    def register_full_backward_hook(self, hook: Callable[..., Any]) -> RemovableHandle:
+        """Call ``hook(module, grad_input, grad_output)`` once the gradients with respect
+        to the module's Tensor arguments are computed: ``grad_input`` has one entry per
+        positional Tensor argument (None where it does not require grad), ``grad_output``
+        one for the output. A returned tuple replaces ``grad_input``. Only modules that
+        return a single Tensor are supported.
+
+        >>> import tinytorch as tt
+        >>> from tinytorch import nn
+        >>> m = nn.Linear(2, 1)
+        >>> h = m.register_full_backward_hook(lambda mod, gin, gout: (gin[0] * 0,))
+        >>> x = tt.tensor([[1.0, 1.0]], requires_grad=True)
+        >>> m(x).sum().backward()
+        >>> x.grad.tolist()
+        [[0.0, 0.0]]
+        >>> h.remove()
+        """
+        return self._add_hook("backward", hook)
+
+    def _add_hook(self, kind: str, hook: Callable[..., Any]) -> RemovableHandle:
+        if not callable(hook):
+            raise TypeError(f"register_{kind}_hook: expected a callable, got "
+                            f"{type(hook).__name__}")
+        hooks = self.__dict__.get("_hooks")
+        if hooks is None:
+            hooks = OrderedDict()
+            object.__setattr__(self, "_hooks", hooks)
+        key = next(_hook_ids)
+        hooks[key] = (kind, hook)
+        return RemovableHandle(hooks, key)
 
     # ----------------------------------------------------------- the registry
     def _registry(self, name: str) -> Any:
@@ -402,3 +472,169 @@ class Module:
         if len(lines) == 1 and not self._modules:
             return head + lines[0] + ")"
         return head + "\n  " + "\n  ".join(lines) + "\n)"
+
+
+# ----------------------------------------------------------------- hooks
+
+_hook_ids = itertools.count()
+
+
+class RemovableHandle:
+    """Returned by ``register_*_hook``; ``.remove()`` takes the hook out again."""
+
+    def __init__(self, hooks: dict[int, Any], key: int) -> None:
+        self._hooks = hooks
+        self.id = key
+
+    def remove(self) -> None:
+        self._hooks.pop(self.id, None)
+
+
+def _call_with_hooks(module: Module, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    """``module(*args, **kwargs)`` with its hooks, in registration order (as PyTorch)."""
+    hooks = list(module._hooks.values())
+    for kind, hook in hooks:
+        if kind == "forward_pre":
+            new = hook(module, args)
+            if new is not None:
+                args = new if isinstance(new, tuple) else (new,)
+    backward = [hook for kind, hook in hooks if kind == "backward"]
+    state = None
+    if backward and grad_mode.enabled:
+        state = _BackwardHookState(module, backward, args)
+        args = state.wrap_inputs(args)
+    out = module.forward(*args, **kwargs)
+    for kind, hook in hooks:
+        if kind == "forward":
+            new = hook(module, args, out)
+            if new is not None:
+                out = new
+    if state is not None:
+        out = state.wrap_output(out)
+    return out
+
+
+class _BackwardHookState:
+    """One call's worth of full backward hooks.
+
+    NOTE: the Tensor arguments that require grad pass through one identity node
+    (``_PackInputs``: flattened and concatenated, then sliced back for ``forward``), so
+    its backward receives every input gradient at once, after the output's gradient
+    has been caught by the identity node ``_CatchOutputGrad``.
+    """
+
+    def __init__(self, module: Module, hooks: list[Callable[..., Any]],
+                 args: tuple[Any, ...]) -> None:
+        self.module = module
+        self.hooks = hooks
+        # positions (among the Tensor arguments) of those that require grad
+        tensors = [a for a in args if isinstance(a, Tensor)]
+        self.n_tensors = len(tensors)
+        self.slots = [i for i, t in enumerate(tensors) if t.requires_grad]
+        self.grad_output: tuple[Any, ...] = (None,)
+
+    def wrap_inputs(self, args: tuple[Any, ...]) -> tuple[Any, ...]:
+        diff = [a for a in args if isinstance(a, Tensor) and a.requires_grad]
+        if not diff:
+            return args
+        packed = _PackInputs.apply(self, *diff)
+        pieces = iter(_unpack(packed, diff))
+        return tuple(next(pieces) if isinstance(a, Tensor) and a.requires_grad else a
+                     for a in args)
+
+    def wrap_output(self, out: Any) -> Any:
+        if not isinstance(out, Tensor):
+            raise TypeError(
+                f"register_full_backward_hook: {type(self.module).__name__}.forward returned "
+                f"{type(out).__name__}; full backward hooks support modules that return a "
+                f"single Tensor"
+            )
+        if not out.requires_grad:
+            return out
+        return _CatchOutputGrad.apply(self, out)
+
+    def run_hooks(self, grads: list[Any]) -> list[Any]:
+        """Call the hooks with ``grads`` (one per input that requires grad) and return
+        the (possibly replaced) gradients."""
+        grad_input: list[Any] = [None] * self.n_tensors
+        for slot, g in zip(self.slots, grads):
+            grad_input[slot] = g
+        for hook in self.hooks:
+            new = hook(self.module, tuple(grad_input), self.grad_output)
+            if new is None:
+                continue
+            new = tuple(new) if isinstance(new, (tuple, list)) else (new,)
+            if len(new) != self.n_tensors:
+                raise RuntimeError(
+                    f"backward hook on {type(self.module).__name__} returned {len(new)} "
+                    f"gradients, expected {self.n_tensors} (one per Tensor argument)"
+                )
+            grad_input = list(new)
+        return [grad_input[slot] for slot in self.slots]
+
+
+def _unpack(packed: Tensor, like: list[Tensor]) -> list[Tensor]:
+    if len(like) == 1:
+        return [packed]
+    pieces, start = [], 0
+    for t in like:
+        piece = packed[start:start + t.size].reshape(t.shape)
+        pieces.append(piece if piece.dtype == t.dtype else piece.astype(t.dtype))
+        start += t.size
+    return pieces
+
+
+class _PackInputs(Function):
+    """Identity on the inputs (concatenated when there are several); its backward runs
+    the module's backward hooks on all input gradients."""
+
+    @staticmethod
+    def forward(ctx: Any, state: _BackwardHookState, *xs: Tensor) -> Tensor:
+        ctx.state = state
+        ctx.like = [(x.shape, x.dtype) for x in xs]
+        if len(xs) == 1:
+            return xs[0]
+        return Tensor(np.concatenate([np.ravel(x.data) for x in xs]))
+
+    @staticmethod
+    def backward(ctx: Any, grad: Tensor) -> tuple[Any, ...]:
+        if len(ctx.like) == 1:
+            grads = [grad]
+        else:
+            grads, start = [], 0
+            for shape, dtype in ctx.like:
+                n = int(np.prod(shape))
+                grads.append(grad[start:start + n].reshape(shape).astype(dtype))
+                start += n
+        return (None, *ctx.state.run_hooks(grads))
+
+    @staticmethod
+    def jvp(ctx: Any, _: Any, *tangents: Any) -> Any:
+        if len(ctx.like) == 1:
+            return tangents[0]
+        from tinytorch import cat
+
+        return cat([Tensor(np.zeros(int(np.prod(shape)), dtype=dtype)) if t is None
+                    else t.reshape(-1) for t, (shape, dtype) in zip(tangents, ctx.like)])
+
+
+class _CatchOutputGrad(Function):
+    """Identity on the output; its backward records the output's gradient (and runs the
+    hooks itself when no input requires grad)."""
+
+    @staticmethod
+    def forward(ctx: Any, state: _BackwardHookState, y: Tensor) -> Tensor:
+        ctx.state = state
+        return y
+
+    @staticmethod
+    def backward(ctx: Any, grad: Tensor) -> tuple[Any, ...]:
+        state = ctx.state
+        state.grad_output = (grad,)
+        if not state.slots:
+            state.run_hooks([])
+        return None, grad
+
+    @staticmethod
+    def jvp(ctx: Any, _: Any, tangent: Any) -> Any:
+        return tangent

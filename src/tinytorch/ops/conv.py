@@ -25,7 +25,7 @@ from typing import Any, NamedTuple
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
-from tinytorch.ops.common import Node, Tensor, data_of, result, tracked
+from tinytorch.ops.common import Node, Tensor, data_of, grad_mode, result, tangent_sum, tracked
 from tinytorch.ops.movement import reshape, scatter_add
 
 
@@ -223,6 +223,13 @@ class Conv2dBackward(Node):
             gb = g.sum(axis=(0, 2, 3)) if isinstance(g, Tensor) else _channel_sum(g)
         return gx, gw, gb
 
+    def jvp(self, primals: Any, tangents: Any, out: Any) -> Any:
+        (x, w, _), (tx, tw, tb) = primals, tangents
+        geom = self.saved_tensors[3]
+        return tangent_sum(None if tx is None else conv2d_any(tx, w, geom),
+                           None if tw is None else conv2d_any(x, tw, geom),
+                           None if tb is None else reshape(tb, (1, -1, 1, 1)))
+
 
 def _conv2d(x: Any, weight: Any, bias: Any, geom: _Geom) -> Tensor:
     xd, wd = np.asarray(data_of(x)), np.asarray(data_of(weight))
@@ -243,6 +250,12 @@ class Conv2dInputGradBackward(Node):
         need_g, need_w = self.needs_input_grad
         return (conv2d_any(gz, w, geom) if need_g else None,
                 conv2d_weight_grad(gz, g, w.shape, geom) if need_w else None)
+
+    def jvp(self, primals: Any, tangents: Any, out: Any) -> Any:
+        (g, w), (tg, tw) = primals, tangents
+        geom = self.saved_tensors[2]
+        return tangent_sum(None if tg is None else conv2d_input_grad(tg, w, out.shape, geom),
+                           None if tw is None else conv2d_input_grad(g, tw, out.shape, geom))
 
 
 def conv2d_input_grad(g: Any, weight: Any, xshape: tuple[int, ...], geom: _Geom) -> Any:
@@ -265,6 +278,12 @@ class Conv2dWeightGradBackward(Node):
         need_x, need_g = self.needs_input_grad
         return (conv2d_input_grad(g, gw, x.shape, geom) if need_x else None,
                 conv2d_any(x, gw, geom) if need_g else None)
+
+    def jvp(self, primals: Any, tangents: Any, out: Any) -> Any:
+        (x, g), (tx, tg) = primals, tangents
+        geom = self.saved_tensors[2]
+        return tangent_sum(None if tx is None else conv2d_weight_grad(tx, g, out.shape, geom),
+                           None if tg is None else conv2d_weight_grad(x, tg, out.shape, geom))
 
 
 def conv2d_weight_grad(x: Any, g: Any, wshape: tuple[int, ...], geom: _Geom) -> Any:
@@ -400,6 +419,21 @@ class MaxPool2dBackward(Node):
                 gwin[:, :, k // kw, k % kw] = g * (arg == k)
         return gxp[:, :, geom.pt:geom.pt + h, geom.pl:geom.pl + w]
 
+    def jvp(self, primals: Any, tangents: Any, out: Any) -> Any:
+        # each output moves with the tangent of the input element that won its window
+        arg, xshape, _, kw, geom = self.saved_tensors
+        flat = _max_pool_flat_index(arg, xshape, kw, geom)
+        # NOTE: a window of -inf only keeps its first offset, which may lie in the padding;
+        # such outputs do not move (backward drops their gradient too)
+        oh, ow = arg.shape[2:]
+        a = arg.astype(np.int64)
+        rows = np.arange(oh)[:, None] * geom.sh - geom.pt + (a // kw) * geom.dh
+        cols = np.arange(ow)[None, :] * geom.sw - geom.pl + (a % kw) * geom.dw
+        inside = (rows >= 0) & (rows < xshape[2]) & (cols >= 0) & (cols < xshape[3])
+        picked = reshape(reshape(tangents[0], -1)[np.where(inside.reshape(-1), flat, 0)],
+                         out.shape)
+        return picked if inside.all() else picked * inside
+
 
 def _max_pool_flat_index(arg: np.ndarray, xshape: Any, kw: int, geom: _Geom) -> np.ndarray:
     n, c, h, w = xshape
@@ -509,6 +543,27 @@ class BatchNormBackward(Node):
         if need_b:
             gb = sum_g.reshape(-1)
         return gx, gw, gb
+
+    def jvp(self, primals: Any, tangents: Any, out: Any) -> Any:
+        (x, w, _), (tx, tw, tb) = primals, tangents
+        xhat, invstd, axes, eps = self.saved_tensors[2:]
+        shape = invstd.shape
+        if isinstance(x, Tensor) and x.requires_grad and grad_mode.enabled:
+            # reverse mode may differentiate this tangent: statistics as recorded ops of x
+            centered = x - x.mean(axis=axes, keepdims=True)
+            invstd = ((centered * centered).mean(axis=axes, keepdims=True) + eps) ** -0.5
+            xhat = centered * invstd
+        total = None
+        if tx is not None:
+            # NOTE: d xhat = invstd * (dx - mean(dx) - xhat * mean(xhat * dx))
+            dxhat = (tx - tx.mean(axis=axes, keepdims=True)
+                     - (tx * xhat).mean(axis=axes, keepdims=True) * xhat) * invstd
+            total = dxhat if w is None else dxhat * reshape(w, shape)
+        if tw is not None:
+            total = tangent_sum(total, reshape(tw, shape) * xhat)
+        if tb is not None:
+            total = tangent_sum(total, reshape(tb, shape))
+        return total
 
 
 def batch_norm(x: Any, running_mean: Any = None, running_var: Any = None, weight: Any = None,

@@ -14,10 +14,20 @@ from typing import Any
 
 import numpy as np
 
-from tinytorch.ops.common import Node, Tensor, as_tensor, data_of, result, tracked
+from tinytorch.ops.common import (
+    Node,
+    Tensor,
+    as_tensor,
+    data_of,
+    result,
+    scaled,
+    tangent_sum,
+    tracked,
+)
 from tinytorch.ops.nn import _softmax_array, log_softmax, softmax, softplus
 from tinytorch.ops.reduce import _logsumexp_array
 from tinytorch.ops.reduce import sum as _sum
+from tinytorch.ops.unary import clip, log, sigmoid
 
 EPSILON = 1e-7  # probabilities are clipped to [EPSILON, 1 - EPSILON] in BCE
 
@@ -71,6 +81,14 @@ def _weight_array(op: str, weight: Any, shape: tuple[int, ...], name: str = "wei
     return w
 
 
+def _reduce_tangent(elementwise: Any, out: Any, n: int) -> Any:
+    """The tangent of an elementwise loss reduced like ``out`` ('none' keeps the shape;
+    'sum' and 'mean' sum, and a mean divides by the count ``n``)."""
+    if elementwise is None or elementwise.shape == out.shape:
+        return elementwise
+    return elementwise.sum() * (1.0 / n)
+
+
 # ----------------------------------------------------------------- regression
 
 
@@ -82,6 +100,12 @@ class MSEBackward(Node):
     def backward(self, g: Any, p: Any, t: Any, n: int) -> Any:
         gp = g * (p - t) * (2.0 / n)
         return gp, -gp
+
+    def jvp(self, primals: Any, tangents: Any, out: Any) -> Any:
+        p, t = primals
+        tp, tt = tangents
+        dt = tp if tt is None else (tt * -1.0 if tp is None else tp - tt)
+        return _reduce_tangent((as_tensor(p) - t) * 2.0 * dt, out, self.saved_tensors[2])
 
 
 def mse_loss(predictions: Any, targets: Any, reduction: str = "mean") -> Any:
@@ -135,6 +159,18 @@ class BCEBackward(Node):
         gy = g * (np.log(1 - pc) - np.log(pc)) / n if self.needs_input_grad[1] else None
         return gp, gy
 
+    def jvp(self, primals: Any, tangents: Any, out: Any) -> Any:
+        # NOTE: the same derivative as backward (no mask where the clip is active)
+        p, y = primals
+        tp, ty = tangents
+        n, weight = self.saved_tensors[2:]
+        pc = clip(as_tensor(p), EPSILON, 1 - EPSILON)
+        elementwise = tangent_sum(scaled(tp, (pc - y) / (pc * (1 - pc))),
+                                  scaled(ty, log(1 - pc) - log(pc)))
+        if weight is not None:
+            elementwise = elementwise * weight
+        return _reduce_tangent(elementwise, out, n)
+
 
 def binary_cross_entropy(predictions: Any, targets: Any, weight: Any = None,
                          reduction: str = "mean") -> Any:
@@ -176,6 +212,20 @@ class BCEWithLogitsBackward(Node):
             gy = -x if pw is None else (pw - 1) * _softplus_any(-x) - x
             gy = g * gy
         return gx, gy
+
+    def jvp(self, primals: Any, tangents: Any, out: Any) -> Any:
+        x, y = as_tensor(primals[0]), primals[1]
+        tx, ty = tangents
+        w, pw, n = self.saved_tensors[2:]
+        sig = sigmoid(x)
+        if pw is None:
+            elementwise = tangent_sum(scaled(tx, sig - y), scaled(ty, -x))
+        else:
+            elementwise = tangent_sum(scaled(tx, sig * ((pw - 1) * y + 1) - pw * y),
+                                      scaled(ty, softplus(-x) * (pw - 1) - x))
+        if w is not None:
+            elementwise = elementwise * w
+        return _reduce_tangent(elementwise, out, n)
 
 
 def _softplus_any(x: Any) -> Any:
@@ -311,6 +361,24 @@ class CrossEntropyBackward(Node):
         logp = log_softmax(z, 1) if is_t else z - _logsumexp_array(z, 1, True)
         return gz, -(g * logp * tw)
 
+    def jvp(self, primals: Any, tangents: Any, out: Any) -> Any:
+        # NOTE: d rows_i = sum_c (s_i p_ic - a_ic) dz_ic - sum_c (1 - eps) w_c log p_ic dq_ic
+        z = as_tensor(primals[0])
+        _, a, s, d, tw = self.saved_tensors
+        if len(primals) > 1 and isinstance(primals[1], Tensor) and primals[1].requires_grad:
+            # probability targets q that reverse mode may differentiate: a = tw * q + const
+            q = primals[1]
+            a = q * tw + (a - q.data * tw)
+            s = a.sum(axis=1, keepdims=True)
+        rows = None
+        if tangents[0] is not None:
+            rows = ((softmax(z, 1) * s - a) * tangents[0]).sum(axis=1)
+        if len(tangents) > 1 and tangents[1] is not None:
+            rows = tangent_sum(rows, -(log_softmax(z, 1) * tw * tangents[1]).sum(axis=1))
+        if rows is None or out.ndim == 1:  # reduction='none'
+            return rows
+        return rows.sum() * (1.0 / d if d else float("nan"))
+
 
 class ClassIndexCrossEntropyBackward(CrossEntropyBackward):
     """The common case, fused for speed: mean cross-entropy of logits (N, C) against
@@ -333,6 +401,13 @@ class ClassIndexCrossEntropyBackward(CrossEntropyBackward):
         dz[rows, t] -= 1
         dz *= g * (1.0 / len(t))
         return dz
+
+    def jvp(self, primals: Any, tangents: Any, out: Any) -> Any:  # type: ignore[override]
+        z = as_tensor(primals[0])
+        t = self.saved_tensors[1]
+        onehot = np.zeros(z.shape, dtype=z.dtype)
+        onehot[np.arange(len(t)), t] = 1
+        return ((softmax(z, 1) - onehot) * tangents[0]).sum() * (1.0 / len(t))
 
 
 def _plain_class_targets(z: np.ndarray, targets: Any) -> np.ndarray | None:
