@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 import pytest
 
+import numeric
 import tinytorch as tt
 import tinytorch.nn.functional as F
 from tinytorch import nn
@@ -25,30 +26,7 @@ def t64(a: Any, requires_grad: bool = True) -> tt.Tensor:
 def check_grads(fn: Callable[[], tt.Tensor], tensors: Sequence[tt.Tensor],
                 eps: float = 1e-6, rtol: float = 1e-5, atol: float = 1e-8) -> None:
     """Gradients of ``sum(fn() * R)`` against float64 central differences."""
-    out = fn()
-    weights = RNG.standard_normal(out.shape)
-    for t in tensors:
-        t.grad = None
-    (out * tt.Tensor(weights)).sum().backward()
-    analytic = [t.grad.data.copy() for t in tensors]
-
-    def value() -> float:
-        with tt.no_grad():
-            return float(np.sum(fn().data * weights))
-
-    for i, (t, a) in enumerate(zip(tensors, analytic)):
-        flat = t.data.reshape(-1)
-        numeric = np.zeros(flat.size)
-        for j in range(flat.size):
-            orig = flat[j]
-            flat[j] = orig + eps
-            hi = value()
-            flat[j] = orig - eps
-            lo = value()
-            flat[j] = orig
-            numeric[j] = (hi - lo) / (2 * eps)
-        np.testing.assert_allclose(a.reshape(-1), numeric, rtol=rtol, atol=atol,
-                                   err_msg=f"gradient of input {i}")
+    numeric.check_grads(fn, tensors, RNG, eps, rtol, atol)
 
 
 def _probs(shape: tuple[int, ...], axis: int = 1) -> np.ndarray:

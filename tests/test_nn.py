@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 import pytest
 
+import numeric
 import tinytorch as tt
 import tinytorch.nn.functional as F
 from tinytorch import nn
@@ -29,34 +30,10 @@ def t64(shape: Sequence[int], requires_grad: bool = True, scale: float = 1.0) ->
 
 def check_grads(fn: Callable[[], tt.Tensor], tensors: Sequence[tt.Tensor], eps: float = 1e-6,
                 rtol: float = 1e-5, atol: float = 1e-7, record: bool = False) -> None:
-    """Gradients of ``sum(fn() * R)`` for a fixed random ``R``, against central
-    differences in float64 (each tensor's data is perturbed in place)."""
-    out = fn()
-    weights = RNG.standard_normal(out.shape)
+    """float64 central differences of ``sum(fn() * R)`` (see tests/numeric.py)."""
     for t in tensors:
         assert t.dtype == np.float64, "gradient checks run in float64"
-        t.grad = None
-    (out * tt.Tensor(weights)).sum().backward()
-    analytic = [np.zeros(t.shape) if t.grad is None else t.grad.data.copy() for t in tensors]
-
-    def value() -> float:
-        with tt.set_grad_enabled(record):  # record=True: fn itself differentiates
-            return float(np.sum(fn().data * weights))
-
-    for i, (t, a) in enumerate(zip(tensors, analytic)):
-        flat = t.data.reshape(-1)
-        assert np.shares_memory(flat, t.data)
-        numeric = np.zeros(flat.size)
-        for j in range(flat.size):
-            orig = flat[j]
-            flat[j] = orig + eps
-            hi = value()
-            flat[j] = orig - eps
-            lo = value()
-            flat[j] = orig
-            numeric[j] = (hi - lo) / (2 * eps)
-        np.testing.assert_allclose(a.reshape(-1), numeric, rtol=rtol, atol=atol,
-                                   err_msg=f"gradient of input {i} (shape {t.shape})")
+    numeric.check_grads(fn, tensors, RNG, eps, rtol, atol, record)
 
 
 def module_grads(module: nn.Module, *inputs: tt.Tensor, **kw: Any) -> None:
