@@ -128,12 +128,13 @@ class PowBackward(Node):
 
 
 def _dpow_da(a: Any, b: Any, bd: Any) -> Any:
-    """b * a**(b-1), and 0 (not 0 * inf) where b == 0. The exponent is swapped for 1
-    there rather than masking the result, so no inf appears even in the unused branch
-    (whose gradient would turn it into NaN at the next order)."""
+    """b * a**(b-1), and 0 (not 0 * inf) where a == b == 0. No inf is formed even in an
+    unused branch, whose gradient would turn into NaN at the next order."""
     if isinstance(b, (int, float)):  # a Python exponent keeps the base's dtype
         return b * a ** (1 if b == 0 else b - 1)
-    return b * a ** np.where(bd == 0, 1.0, b - 1)
+    # NOTE: only 0 ** -1 is infinite; the base is swapped for 1 just there, which keeps
+    # d/db of this expression (a**(b-1) + ...) right everywhere else.
+    return b * np.where((data_of(a) == 0) & (bd == 0), 1.0, a) ** (b - 1)
 
 
 def _dpow_db(a: Any, b: Any, ad: Any, bd: Any) -> Any:

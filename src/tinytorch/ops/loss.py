@@ -25,7 +25,7 @@ from tinytorch.ops.common import (
     tracked,
 )
 from tinytorch.ops.nn import _softmax_array, log_softmax, softmax, softplus
-from tinytorch.ops.reduce import _logsumexp_array
+from tinytorch.ops.reduce import _log_softmax_array
 from tinytorch.ops.reduce import sum as _sum
 from tinytorch.ops.unary import clip, log, sigmoid
 
@@ -358,7 +358,7 @@ class CrossEntropyBackward(Node):
         if len(self.needs_input_grad) == 1:
             return gz
         # probability targets that require grad: d loss / d q = -(1 - eps) w log p
-        logp = log_softmax(z, 1) if is_t else z - _logsumexp_array(z, 1, True)
+        logp = log_softmax(z, 1) if is_t else _log_softmax_array(z, 1)
         return gz, -(g * logp * tw)
 
     def jvp(self, primals: Any, tangents: Any, out: Any) -> Any:
@@ -465,16 +465,16 @@ def cross_entropy(logits: Any, targets: Any, weight: Any = None, ignore_index: i
     if weight is None and not label_smoothing and reduction == "mean" and not tracked(targets):
         t = _plain_class_targets(z, targets)
         if t is not None:
-            lse = _logsumexp_array(z, (1,), True)
-            out = np.mean(lse[:, 0] - z[np.arange(len(t)), t])
+            logp = _log_softmax_array(z, 1)
+            out = -np.mean(logp[np.arange(len(t)), t])
             node = None
             if tracked(logits):
-                node = ClassIndexCrossEntropyBackward(logits, t, np.exp(z - lse))
+                node = ClassIndexCrossEntropyBackward(logits, t, np.exp(logp))
             return result(np.asarray(out, dtype=z.dtype), node)
     coefficients = _ce_coefficients(op, z, targets, weight, ignore_index, reduction,
                                     label_smoothing)
     a, d, _ = coefficients
-    logp = z - _logsumexp_array(z, (1,), True)
+    logp = _log_softmax_array(z, 1)
     rows = -np.sum(np.where(a != 0, a * logp, 0), axis=1)
     if reduction == "none":
         out = rows

@@ -10,7 +10,7 @@ import numpy as np
 
 from tinytorch.ops.binary import where
 from tinytorch.ops.common import Node, Tensor, as_tensor, data_of, result, tracked
-from tinytorch.ops.reduce import _logsumexp_array
+from tinytorch.ops.reduce import _log_softmax_array
 from tinytorch.ops.unary import _erf_array, erf, exp, tanh
 
 # ----------------------------------------------------------------- rectifiers
@@ -188,5 +188,5 @@ def log_softmax(x: Any, dim: int = -1) -> Any:
     """
     xd = np.asarray(data_of(x))
     d = _dim("log_softmax", dim, xd.ndim)
-    out = xd - _logsumexp_array(xd, d, True)
+    out = _log_softmax_array(xd, d)
     return result(out, LogSoftmaxBackward(x, d) if tracked(x) else None)

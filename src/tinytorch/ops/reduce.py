@@ -223,6 +223,16 @@ class LogsumexpBackward(Node):
         return _reduce_like(t * exp(x - out.reshape(kshape)), x.shape, kshape, out.shape)
 
 
+def _log_softmax_array(xd: np.ndarray, axis: Any) -> np.ndarray:
+    """``x - logsumexp(x)`` along ``axis``, as ``(x - max) - log(sum(exp(x - max)))``:
+    subtracting the rounded logsumexp itself would cost float32 its precision near 1e4."""
+    if xd.size == 0:
+        return xd.copy()
+    m = np.max(xd, axis=axis, keepdims=True)
+    shifted = xd - np.where(np.isfinite(m), m, 0)
+    return shifted - np.log(np.sum(np.exp(shifted), axis=axis, keepdims=True))
+
+
 def _logsumexp_array(xd: np.ndarray, axes: Any, keep: bool) -> np.ndarray:
     if xd.size == 0:  # an empty sum is 0, its log -inf (as PyTorch)
         with np.errstate(divide="ignore"):
