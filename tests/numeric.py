@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import contextlib
+from collections.abc import Callable, Iterator, Sequence
 
 import numpy as np
 
@@ -42,3 +43,16 @@ def check_grads(fn: Callable[[], tt.Tensor], tensors: Sequence[tt.Tensor],
             numeric[j] = (hi - lo) / (2 * eps)
         np.testing.assert_allclose(a.reshape(-1), numeric, rtol=rtol, atol=atol,
                                    err_msg=f"gradient of input {i} (shape {t.shape})")
+
+
+@contextlib.contextmanager
+def one_blas_thread() -> Iterator[None]:
+    """Multi-threaded BLAS on a busy 2-core machine can make a small matmul 1000x slower;
+    one thread keeps timing-sensitive tests fast and steady."""
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:
+        yield
+        return
+    with threadpool_limits(1):
+        yield

@@ -14,21 +14,15 @@ import numpy as np
 import pytest
 
 import tinytorch as tt
+from numeric import one_blas_thread
 from tinytorch.profiler import AutogradSystemsProfiler, profile, record_function
 from tinytorch.profiler.graph import graph_nodes, node_saved_bytes, saved_bytes
 from tinytorch.utils.checkpoint import checkpoint
 
 
 @pytest.fixture(autouse=True, scope="module")
-def one_blas_thread():
-    """Multi-threaded BLAS on a busy 2-core machine can make a small matmul 1000x slower;
-    one thread keeps these tests fast and steady."""
-    try:
-        from threadpoolctl import threadpool_limits
-    except ImportError:
-        yield
-        return
-    with threadpool_limits(1):
+def _one_blas_thread():
+    with one_blas_thread():
         yield
 
 

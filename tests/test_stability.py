@@ -16,7 +16,6 @@
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Callable, Iterator
 from typing import Any, NamedTuple
 
@@ -25,6 +24,7 @@ import pytest
 
 import tinytorch as tt
 import tinytorch.nn.functional as F
+from numeric import one_blas_thread
 from tinytorch import nn
 
 Array = np.ndarray
@@ -259,18 +259,6 @@ def test_huge_logit_cases_cover_every_function() -> None:
 
 
 # ----------------------------------------------------------------- float32 training
-
-
-@contextlib.contextmanager
-def one_blas_thread() -> Iterator[None]:
-    """A busy CI machine makes multi-threaded BLAS crawl on these tiny matrices."""
-    try:
-        from threadpoolctl import threadpool_limits
-    except ImportError:
-        yield
-        return
-    with threadpool_limits(1):
-        yield
 
 
 def _floats(state: Any) -> Iterator[np.ndarray]:
