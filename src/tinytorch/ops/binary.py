@@ -30,6 +30,22 @@ class AddBackward(Node):
         return tangent_sum(*tangents)
 
 
+class AddScalarBackward(AddBackward):
+    """``tensor + number`` (or ``- number``): one edge, nothing saved."""
+
+    def __init__(self, x: Any, c: Any = None) -> None:
+        Node.__init__(self, x)
+
+    def name(self) -> str:
+        return "AddBackward"
+
+    def backward(self, g: Any) -> Any:  # type: ignore[override]
+        return g
+
+    def jvp(self, primals: Any, tangents: Any, out: Any) -> Any:
+        return tangents[0]
+
+
 def add(a: Any, b: Any) -> Any:
     """``a + b`` with broadcasting.
 
@@ -37,7 +53,7 @@ def add(a: Any, b: Any) -> Any:
     >>> tt.add(tt.tensor([1.0, 2.0]), 1)
     tensor([2., 3.])
     """
-    return binary(np.add, AddBackward, a, b)
+    return binary(np.add, AddBackward, a, b, AddScalarBackward, AddScalarBackward)
 
 
 class SubBackward(Node):
@@ -51,7 +67,7 @@ class SubBackward(Node):
 
 def sub(a: Any, b: Any) -> Any:
     """``a - b``."""
-    return binary(np.subtract, SubBackward, a, b)
+    return binary(np.subtract, SubBackward, a, b, AddScalarBackward)
 
 
 # ----------------------------------------------------------------- mul / div
@@ -72,9 +88,26 @@ class MulBackward(Node):
         return tangent_sum(scaled(ta, b), scaled(tb, a))
 
 
+class MulScalarBackward(MulBackward):
+    """``tensor * number``: one edge, the number kept as it is."""
+
+    def __init__(self, x: Any, c: Any) -> None:
+        Node.__init__(self, x)
+        self._vals = (c,)
+
+    def name(self) -> str:
+        return "MulBackward"
+
+    def backward(self, g: Any, c: Any) -> Any:  # type: ignore[override]
+        return g * c
+
+    def jvp(self, primals: Any, tangents: Any, out: Any) -> Any:
+        return scaled(tangents[0], self._vals[0])  # type: ignore[index]
+
+
 def mul(a: Any, b: Any) -> Any:
     """``a * b``."""
-    return binary(np.multiply, MulBackward, a, b)
+    return binary(np.multiply, MulBackward, a, b, MulScalarBackward, MulScalarBackward)
 
 
 class DivBackward(Node):

@@ -39,9 +39,13 @@ def unary(fn: Any, node_cls: Any, x: Any) -> Tensor:
     return result(fn(data_of(x)), None)
 
 
-def binary(fn: Any, node_cls: Any, a: Any, b: Any) -> Tensor:
+def binary(fn: Any, node_cls: Any, a: Any, b: Any, scalar_right: Any = None,
+           scalar_left: Any = None) -> Tensor:
     """Apply ``fn(a, b)`` to the operands' arrays, recording ``node_cls(a, b)`` when
-    needed. This is the hot path of every arithmetic operator."""
+    needed. This is the hot path of every arithmetic operator.
+
+    ``scalar_right(tensor, number)`` (and, for commutative ops, ``scalar_left``) is the
+    cheaper one-edge node recorded when the other operand is a Python number."""
     if isinstance(a, Tensor):
         ad = a.data
         need = a.requires_grad
@@ -61,6 +65,10 @@ def binary(fn: Any, node_cls: Any, a: Any, b: Any) -> Tensor:
             f"together (trailing dimensions must be equal or 1)"
         ) from None
     if need and grad_mode.enabled:
+        if scalar_right is not None and (type(b) is float or type(b) is int):
+            return result(out, scalar_right(a, b))
+        if scalar_left is not None and (type(a) is float or type(a) is int):
+            return result(out, scalar_left(b, a))
         return result(out, node_cls(a, b))
     return result(out, node_cls(a, b) if grad_mode.extras and _has_tangent(a, b) else None)
 
