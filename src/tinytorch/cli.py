@@ -118,6 +118,7 @@ def build(cfg: dict[str, Any], input_shape: Sequence[int], steps_per_epoch: int)
     model = build_model(cfg["model"], input_shape, 10)
     params = model.parameters()
     lr = cfg["lr"]
+    opt: Any
     if cfg["optimizer"] == "sgd":
         opt = tt.optim.SGD(params, lr=lr, momentum=0.9, nesterov=True)
     elif cfg["optimizer"] == "adam":
@@ -152,7 +153,7 @@ class _StopFlag:
         def handler(signum: int, frame: Any) -> None:
             self.signal = signum
 
-        previous = {}
+        previous: dict[int, Any] = {}
         for sig in (signal.SIGINT, signal.SIGTERM):
             previous[sig] = signal.signal(sig, handler)
         return previous

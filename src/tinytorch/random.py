@@ -30,9 +30,9 @@ def default_generator() -> np.random.Generator:
     return _generator
 
 
-def get_rng_state() -> dict:
+def get_rng_state() -> dict:  # type: ignore[type-arg]
     """The default generator's state (a JSON-friendly dict), for checkpoints."""
-    return _generator.bit_generator.state
+    return dict(_generator.bit_generator.state)
 
 
 def set_rng_state(state: dict) -> None:

@@ -17,7 +17,7 @@ import numpy as np
 _ndarray = np.ndarray
 _new = object.__new__
 
-# Kinds of NumPy dtype a Tensor may hold: float, signed/unsigned int, bool.
+# Kinds of NumPy dtype a Tensor may hold: builtins.float, signed/unsigned int, bool.
 _ALLOWED_KINDS = frozenset("fiub")
 
 
@@ -33,7 +33,7 @@ class _Size(int):
         obj._shape = shape
         return obj
 
-    def __call__(self, dim: int | None = None) -> Any:
+    def __call__(self, dim: builtins.int | None = None) -> Any:
         return self._shape if dim is None else self._shape[dim]
 
 
@@ -77,12 +77,14 @@ class Tensor:
     _vc: list[int] | None = None  # version counter, shared with views; made on first need
     _base: Tensor | None = None  # the tensor this one is a view of
     _hooks: list[Callable[..., Any]] | None = None  # gradient hooks of a leaf
+    _fw_grad: Any = None  # forward-mode tangent (see autograd.forward_ad)
+    _fw_level: builtins.int = 0
 
     # Let NumPy defer to Tensor's reflected operators and route np.* calls here.
     __array_priority__ = 1000
 
     def __init__(
-        self, data: Any, requires_grad: bool = False, *, dtype: Any = None
+        self, data: Any, requires_grad: builtins.bool = False, *, dtype: Any = None
     ) -> None:
         if not isinstance(requires_grad, (bool, np.bool_)):
             raise TypeError(
@@ -93,7 +95,7 @@ class Tensor:
         self.data: np.ndarray = arr
         self.grad: Tensor | None = None
         self.grad_fn: Any = None
-        self.requires_grad: bool = False
+        self.requires_grad: builtins.bool = False
         if requires_grad:
             self.requires_grad_(True)
 
@@ -134,7 +136,7 @@ class Tensor:
         return self.data.shape
 
     @property
-    def ndim(self) -> int:
+    def ndim(self) -> builtins.int:
         return self.data.ndim
 
     @property
@@ -146,7 +148,7 @@ class Tensor:
         return self.data.dtype
 
     @property
-    def is_leaf(self) -> bool:
+    def is_leaf(self) -> builtins.bool:
         return self.grad_fn is None
 
     @property
@@ -159,7 +161,7 @@ class Tensor:
         return _ops.permute(self, *range(self.data.ndim - 1, -1, -1))
 
     @property
-    def retains_grad(self) -> bool:
+    def retains_grad(self) -> builtins.bool:
         fn = self.grad_fn
         return fn is not None and fn._hooks is not None and any(
             isinstance(h, _RetainGrad) for h in fn._hooks
@@ -186,7 +188,7 @@ class Tensor:
             return self.data.copy() if copy else self.data
         return self.data.astype(dtype)
 
-    def __len__(self) -> int:
+    def __len__(self) -> builtins.int:
         if self.data.ndim == 0:
             raise TypeError("len() of a 0-d tensor")
         return len(self.data)
@@ -196,7 +198,7 @@ class Tensor:
             raise TypeError("iteration over a 0-d tensor")
         return (self[i] for i in range(len(self.data)))
 
-    def __bool__(self) -> bool:
+    def __bool__(self) -> builtins.bool:
         if self.data.size != 1:
             raise RuntimeError(
                 f"bool: the truth value of a tensor with {self.data.size} elements is "
@@ -204,13 +206,13 @@ class Tensor:
             )
         return bool(self.data)
 
-    def __float__(self) -> float:
+    def __float__(self) -> builtins.float:
         return float(self.item())
 
-    def __int__(self) -> int:
+    def __int__(self) -> builtins.int:
         return int(self.item())
 
-    def __index__(self) -> int:
+    def __index__(self) -> builtins.int:
         if self.data.dtype.kind not in "iub":
             raise TypeError(f"only integer tensors can be used as an index, got {self.dtype}")
         return int(self.item())
@@ -232,8 +234,8 @@ class Tensor:
     def backward(
         self,
         gradient: Any = None,
-        retain_graph: bool | None = None,
-        create_graph: bool = False,
+        retain_graph: builtins.bool | None = None,
+        create_graph: builtins.bool = False,
     ) -> None:
         """Accumulate d(self)/d(leaf) into every leaf's ``.grad``.
 
@@ -260,7 +262,7 @@ class Tensor:
         self.requires_grad = False
         return self
 
-    def requires_grad_(self, requires_grad: bool = True) -> Tensor:
+    def requires_grad_(self, requires_grad: builtins.bool = True) -> Tensor:
         if requires_grad and self.data.dtype.kind != "f":
             raise TypeError(
                 f"requires_grad: only floating-point tensors can require gradients, "
@@ -518,7 +520,7 @@ class Tensor:
     def view(self, *shape: Any) -> Tensor:
         return _ops.reshape(self, *shape)
 
-    def flatten(self, start_dim: int = 0, end_dim: int = -1) -> Tensor:
+    def flatten(self, start_dim: builtins.int = 0, end_dim: builtins.int = -1) -> Tensor:
         return _ops.flatten(self, start_dim, end_dim)
 
     def transpose(self, *axes: Any) -> Tensor:
@@ -527,19 +529,19 @@ class Tensor:
     def permute(self, *dims: Any) -> Tensor:
         return _ops.permute(self, *dims)
 
-    def swapaxes(self, axis1: int, axis2: int) -> Tensor:
+    def swapaxes(self, axis1: builtins.int, axis2: builtins.int) -> Tensor:
         return _ops.swapaxes(self, axis1, axis2)
 
     def squeeze(self, dim: Any = None) -> Tensor:
         return _ops.squeeze(self, dim)
 
-    def unsqueeze(self, dim: int) -> Tensor:
+    def unsqueeze(self, dim: builtins.int) -> Tensor:
         return _ops.unsqueeze(self, dim)
 
     def expand(self, *shape: Any) -> Tensor:
         return _ops.expand(self, *shape)
 
-    def broadcast_to(self, shape: Sequence[int]) -> Tensor:
+    def broadcast_to(self, shape: Sequence[builtins.int]) -> Tensor:
         return _ops.broadcast_to(self, shape)
 
     def repeat(self, *repeats: Any) -> Tensor:
@@ -548,10 +550,10 @@ class Tensor:
     def tile(self, *reps: Any) -> Tensor:
         return _ops.tile(self, *reps)
 
-    def split(self, split_size_or_sections: Any, dim: int = 0) -> list[Tensor]:
+    def split(self, split_size_or_sections: Any, dim: builtins.int = 0) -> list[Tensor]:
         return _ops.split(self, split_size_or_sections, dim)
 
-    def chunk(self, chunks: int, dim: int = 0) -> list[Tensor]:
+    def chunk(self, chunks: builtins.int, dim: builtins.int = 0) -> list[Tensor]:
         return _ops.chunk(self, chunks, dim)
 
     def matmul(self, other: Any) -> Tensor:
@@ -596,48 +598,50 @@ class Tensor:
     def clamp(self, min: Any = None, max: Any = None) -> Tensor:
         return _ops.clip(self, min, max)
 
-    def sum(self, axis: Any = None, keepdims: bool = False, *, dim: Any = None,
-            keepdim: bool | None = None) -> Tensor:
+    def sum(self, axis: Any = None, keepdims: builtins.bool = False, *, dim: Any = None,
+            keepdim: builtins.bool | None = None) -> Tensor:
         return _ops.sum(self, axis, keepdims, dim=dim, keepdim=keepdim)
 
-    def mean(self, axis: Any = None, keepdims: bool = False, *, dim: Any = None,
-             keepdim: bool | None = None) -> Tensor:
+    def mean(self, axis: Any = None, keepdims: builtins.bool = False, *, dim: Any = None,
+             keepdim: builtins.bool | None = None) -> Tensor:
         return _ops.mean(self, axis, keepdims, dim=dim, keepdim=keepdim)
 
-    def max(self, axis: Any = None, keepdims: bool = False, *, dim: Any = None,
-            keepdim: bool | None = None) -> Tensor:
+    def max(self, axis: Any = None, keepdims: builtins.bool = False, *, dim: Any = None,
+            keepdim: builtins.bool | None = None) -> Tensor:
         return _ops.max(self, axis, keepdims, dim=dim, keepdim=keepdim)
 
-    def min(self, axis: Any = None, keepdims: bool = False, *, dim: Any = None,
-            keepdim: bool | None = None) -> Tensor:
+    def min(self, axis: Any = None, keepdims: builtins.bool = False, *, dim: Any = None,
+            keepdim: builtins.bool | None = None) -> Tensor:
         return _ops.min(self, axis, keepdims, dim=dim, keepdim=keepdim)
 
-    def var(self, axis: Any = None, keepdims: bool = False, *, dim: Any = None,
-            keepdim: bool | None = None, ddof: int = 0, correction: int | None = None) -> Tensor:
+    def var(self, axis: Any = None, keepdims: builtins.bool = False, *, dim: Any = None,
+            keepdim: builtins.bool | None = None, ddof: builtins.int = 0,
+            correction: builtins.int | None = None) -> Tensor:
         return _ops.var(self, axis, keepdims, dim=dim, keepdim=keepdim, ddof=ddof,
                         correction=correction)
 
-    def std(self, axis: Any = None, keepdims: bool = False, *, dim: Any = None,
-            keepdim: bool | None = None, ddof: int = 0, correction: int | None = None) -> Tensor:
+    def std(self, axis: Any = None, keepdims: builtins.bool = False, *, dim: Any = None,
+            keepdim: builtins.bool | None = None, ddof: builtins.int = 0,
+            correction: builtins.int | None = None) -> Tensor:
         return _ops.std(self, axis, keepdims, dim=dim, keepdim=keepdim, ddof=ddof,
                         correction=correction)
 
-    def logsumexp(self, axis: Any = None, keepdims: bool = False, *, dim: Any = None,
-                  keepdim: bool | None = None) -> Tensor:
+    def logsumexp(self, axis: Any = None, keepdims: builtins.bool = False, *, dim: Any = None,
+                  keepdim: builtins.bool | None = None) -> Tensor:
         return _ops.logsumexp(self, axis, keepdims, dim=dim, keepdim=keepdim)
 
-    def softmax(self, dim: int = -1) -> Tensor:
+    def softmax(self, dim: builtins.int = -1) -> Tensor:
         return _ops.softmax(self, dim)
 
-    def log_softmax(self, dim: int = -1) -> Tensor:
+    def log_softmax(self, dim: builtins.int = -1) -> Tensor:
         return _ops.log_softmax(self, dim)
 
-    def argmax(self, axis: Any = None, keepdims: bool = False, *, dim: Any = None,
-               keepdim: bool | None = None) -> Tensor:
+    def argmax(self, axis: Any = None, keepdims: builtins.bool = False, *, dim: Any = None,
+               keepdim: builtins.bool | None = None) -> Tensor:
         return _ops.argmax(self, axis, keepdims, dim=dim, keepdim=keepdim)
 
-    def argmin(self, axis: Any = None, keepdims: bool = False, *, dim: Any = None,
-               keepdim: bool | None = None) -> Tensor:
+    def argmin(self, axis: Any = None, keepdims: builtins.bool = False, *, dim: Any = None,
+               keepdim: builtins.bool | None = None) -> Tensor:
         return _ops.argmin(self, axis, keepdims, dim=dim, keepdim=keepdim)
 
     def all(self) -> builtins.bool:
@@ -666,7 +670,7 @@ class _RetainGrad:
         return None
 
 
-def tensor(data: Any, dtype: Any = None, requires_grad: bool = False) -> Tensor:
+def tensor(data: Any, dtype: Any = None, requires_grad: builtins.bool = False) -> Tensor:
     """Build a Tensor (PyTorch's ``torch.tensor`` signature).
 
     >>> import tinytorch as tt

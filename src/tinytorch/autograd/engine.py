@@ -127,7 +127,7 @@ def _run_rule(node: Node, grad: Any, create_graph: bool) -> tuple[Any, ...]:
         with grad_mode.enable_grad():
             out = node.backward(grad, *_graph_args(node))
     else:
-        out = node.backward(grad, *vals)
+        out = node.backward(grad, *(vals or ()))
     if type(out) is not tuple or len(out) != len(node._edges):
         out = _as_grad_tuple(node, out)
     return out
@@ -252,8 +252,9 @@ def _execute(
     grad_mode.enabled = create_graph
     try:
         while ready:
-            node: Node | None = ready.pop()
-            g = grads.pop(node)
+            first = ready.pop()
+            g = grads.pop(first)
+            node: Node | None = first
             while node is not None:
                 if node._hooks:
                     g = _run_hooks(node._hooks, g, create_graph)

@@ -73,7 +73,7 @@ class FunctionCtx(Node):
                 f"{self.name()}: backward returned {len(grads)} gradients for {n} inputs"
             )
         grads = grads[:n]  # PyTorch allows trailing gradients for non-tensor arguments
-        out = []
+        out: list[Any] = []
         for i, gi in enumerate(grads):
             if gi is None:
                 out.append(None)
@@ -91,7 +91,7 @@ class FunctionCtx(Node):
             "jvp" in vars(c) for c in self.fn.__mro__[1:] if c is not Function
         ):
             raise NotImplementedError(f"{self.name()}: the Function defines no jvp")
-        return self.fn.jvp(self, *tangents)
+        return self.fn.jvp(self, *tangents)  # type: ignore[attr-defined]
 
 
 class Function:
@@ -119,7 +119,8 @@ class Function:
         if ctx._src is not None and any(s is out for s in ctx._src):
             # Saving the output itself would make a cycle (node -> output -> node):
             # keep its array and rebuild it on unpacking, like the built-in ops do.
-            ctx._out_slots = tuple(i for i, s in enumerate(ctx._src) if s is out)
+            slots = tuple(i for i, s in enumerate(ctx._src) if s is out)
+            ctx._out_slots = slots  # type: ignore[attr-defined]
             ctx._src = tuple(None if s is out else s for s in ctx._src)
         needed = (grad_mode.enabled and any(ctx.needs_input_grad)) or (
             forward_ad.level and ctx._special

@@ -35,6 +35,8 @@ class Node:
     __slots__ = ("_edges", "needs_input_grad", "_vals", "_shape", "_dtype", "__dict__",
                  "__weakref__")
 
+    _edges: tuple[Any, ...]
+    needs_input_grad: tuple[bool, ...]
     saves_output: bool = False
     _src: tuple[Any, ...] | None = None  # saved Tensors (for checks and create_graph)
     _vers: tuple[Any, ...] = ()  # their versions when saved
@@ -42,6 +44,9 @@ class Node:
     _out_ver: int = 0
     _hooks: list[Any] | None = None
     _special: bool = False  # set while anomaly detection or forward-mode AD needs this node
+    _trace: Any = None  # creation stack, in anomaly mode
+    _primals: Any  # the inputs, while a forward-mode tangent is pending
+    _out_tangent: Any = None  # the output's tangent, for create_graph over forward mode
 
     def __init__(self, *inputs: Any) -> None:
         # NOTE: one and two inputs are written out: this runs once per recorded op.
@@ -50,7 +55,7 @@ class Node:
             t = inputs[0]
             if isinstance(t, _Tensor) and t.requires_grad:
                 self._edges = (t.grad_fn or t,)
-                self.needs_input_grad: tuple[bool, ...] = _NEED_1
+                self.needs_input_grad = _NEED_1
             else:
                 self._edges = (None,)
                 self.needs_input_grad = _NEED_0
@@ -59,7 +64,7 @@ class Node:
             ea = (a.grad_fn or a) if isinstance(a, _Tensor) and a.requires_grad else None
             eb = (b.grad_fn or b) if isinstance(b, _Tensor) and b.requires_grad else None
             self._edges = (ea, eb)
-            self.needs_input_grad: tuple[bool, ...] = _NEED_2[ea is not None][eb is not None]
+            self.needs_input_grad = _NEED_2[ea is not None][eb is not None]
         else:
             edges = []
             for t in inputs:
@@ -119,7 +124,7 @@ class Node:
     def next_functions(self) -> tuple[tuple[Any, int], ...]:
         """``((node, 0), ...)`` per input as in PyTorch: the producing node, an
         ``AccumulateGrad`` for a leaf that requires grad, or ``None``."""
-        out = []
+        out: list[tuple[Any, int]] = []
         for e in self._edges:
             if e is None or isinstance(e, Node):
                 out.append((e, 0))

@@ -46,6 +46,8 @@ def binary(fn: Any, node_cls: Any, a: Any, b: Any, scalar_right: Any = None,
 
     ``scalar_right(tensor, number)`` (and, for commutative ops, ``scalar_left``) is the
     cheaper one-edge node recorded when the other operand is a Python number."""
+    ad: Any
+    bd: Any
     if isinstance(a, Tensor):
         ad = a.data
         need = a.requires_grad
@@ -100,7 +102,7 @@ def broadcast_shapes(op: str, *arrays: Any) -> tuple[int, ...]:
         ) from None
 
 
-def check_dim(op: str, dim: int, ndim: int) -> int:
+def check_dim(op: str, dim: Any, ndim: int) -> int:
     """``dim`` as a non-negative index into ``ndim`` dimensions, or a clear error."""
     n = max(ndim, 1)
     if not isinstance(dim, (int, np.integer)) or not -n <= dim < n:

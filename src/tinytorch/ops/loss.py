@@ -463,11 +463,12 @@ def cross_entropy(logits: Any, targets: Any, weight: Any = None, ignore_index: i
                             label_smoothing)
         return _unflatten_rows(out, z.shape) if reduction == "none" else out
     if weight is None and not label_smoothing and reduction == "mean" and not tracked(targets):
-        t = _plain_class_targets(z, targets)
-        if t is not None:
+        plain = _plain_class_targets(z, targets)
+        if plain is not None:
+            t = plain
             logp = _log_softmax_array(z, 1)
             out = -np.mean(logp[np.arange(len(t)), t])
-            node = None
+            node: Node | None = None
             if tracked(logits):
                 node = ClassIndexCrossEntropyBackward(logits, t, np.exp(logp))
             return result(np.asarray(out, dtype=z.dtype), node)
@@ -481,7 +482,7 @@ def cross_entropy(logits: Any, targets: Any, weight: Any = None, ignore_index: i
     else:
         with np.errstate(invalid="ignore", divide="ignore"):
             out = np.sum(rows) / np.float64(d)  # d == 0 (all ignored) gives NaN, as PyTorch
-    node = None
+    node = None  # type: ignore[assignment]
     if tracked(logits, targets):
         node = CrossEntropyBackward(logits, targets, weight, ignore_index, reduction,
                                     label_smoothing, coefficients=coefficients)

@@ -203,7 +203,7 @@ class CatBackward(Node):
     def backward(self, g: Any, axis: int, cuts: list[int]) -> Any:
         bounds = [0, *cuts, g.shape[axis]]
         lead = (slice(None),) * axis
-        return tuple(g[(*lead, slice(lo, hi))] for lo, hi in zip(bounds[:-1], bounds[1:]))
+        return tuple(g[lead + (slice(lo, hi),)] for lo, hi in zip(bounds[:-1], bounds[1:]))
 
     def jvp(self, primals: Any, tangents: Any, out: Any) -> Any:
         return cat(_zeros_for_missing(primals, tangents, out.dtype), self.saved_tensors[0])
@@ -250,7 +250,7 @@ class StackBackward(Node):
 
     def backward(self, g: Any, axis: int, n: int) -> Any:
         lead = (slice(None),) * axis
-        return tuple(g[(*lead, i)] for i in range(n))
+        return tuple(g[lead + (i,)] for i in range(n))
 
     def jvp(self, primals: Any, tangents: Any, out: Any) -> Any:
         return stack(_zeros_for_missing(primals, tangents, out.dtype), self.saved_tensors[0])
