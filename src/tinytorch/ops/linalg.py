@@ -20,8 +20,11 @@ class MatmulBackward(Node):
         need_a, need_b = self.needs_input_grad
         # NOTE: 1-D operands act as a row (left) or a column (right) vector whose
         # extra axis is dropped from the result; put it back before the products.
-        a_vec = (a if isinstance(a, int) else a.ndim) == 1
-        b_vec = (b if isinstance(b, int) else b.ndim) == 1
+        a_nd = a if isinstance(a, int) else a.ndim
+        b_nd = b if isinstance(b, int) else b.ndim
+        if a_nd > 2 and b_nd == 2:
+            return self._stacked_times_matrix(g, a, b, need_a, need_b)
+        a_vec, b_vec = a_nd == 1, b_nd == 1
         if a_vec and b_vec:
             g = g[..., None, None]
         elif a_vec:
@@ -39,6 +42,17 @@ class MatmulBackward(Node):
             gb = a2.swapaxes(-1, -2) @ g
             if b_vec:
                 gb = gb[..., 0]
+        return ga, gb
+
+    @staticmethod
+    def _stacked_times_matrix(g: Any, a: Any, b: Any, need_a: bool, need_b: bool) -> Any:
+        """(..., n, k) @ (k, m), e.g. a batch through a weight: fold the batch into the
+        rows so each gradient is one 2-D BLAS product (NumPy's stacked matmul with a
+        transposed operand does not reach BLAS)."""
+        m = g.shape[-1]
+        g2 = g.reshape(-1, m)
+        ga = (g2 @ b.swapaxes(0, 1)).reshape(g.shape[:-1] + (b.shape[0],)) if need_a else None
+        gb = a.reshape(-1, a.shape[-1]).swapaxes(0, 1) @ g2 if need_b else None
         return ga, gb
 
     def jvp(self, primals: Any, tangents: Any, out: Any) -> Any:
