@@ -73,6 +73,14 @@ def _check_input(op: str, x: Any, where: str) -> Tensor:
     return x
 
 
+def _prepared_args(op: str, args: tuple[Any, ...], nums: Any) -> list[Any]:
+    """``args`` with the differentiated ones checked and made fresh graph leaves."""
+    call = list(args)
+    for i in nums:
+        call[i] = _prepare(_check_input(op, args[i], f"argument {i}"))
+    return call
+
+
 def _prepare(x: Tensor) -> Tensor:
     """A leaf-like handle on ``x`` to differentiate against.
 
@@ -203,9 +211,7 @@ def value_and_grad(f: Callable[..., Any], argnums: Argnums = 0,
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         nums, single = _argnums("grad", argnums, len(args))
         with enable_grad():
-            call = list(args)
-            for i in nums:
-                call[i] = _prepare(_check_input("grad", args[i], f"argument {i}"))
+            call = _prepared_args("grad", args, nums)
             res = f(*call, **kwargs)
             if has_aux:
                 if not isinstance(res, tuple) or len(res) != 2:
@@ -316,9 +322,7 @@ def jacrev(f: Callable[..., Any], argnums: Argnums = 0) -> Callable[..., Any]:
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         nums, single_in = _argnums("jacrev", argnums, len(args))
         with enable_grad():
-            call = list(args)
-            for i in nums:
-                call[i] = _prepare(_check_input("jacrev", args[i], f"argument {i}"))
+            call = _prepared_args("jacrev", args, nums)
             outs, single_out = _as_outputs("jacrev", f(*call, **kwargs))
             inputs = [call[i] for i in nums]
             keep = _keeps_graph(outs, args, inputs)
