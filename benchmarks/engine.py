@@ -185,36 +185,21 @@ def chain_numpy(x0: np.ndarray, n_ops: int) -> np.ndarray:
     return g
 
 
-def chain_tinytorch(x0: tt.Tensor, n_ops: int) -> np.ndarray:
+def chain_autograd(x0: Any, n_ops: int, tanh: Any) -> np.ndarray:
+    """The chain in an autograd framework (tinytorch or PyTorch: same operators), then
+    backward from the sum; returns the input's gradient as an array."""
     x = x0
     triples, rest = divmod(n_ops, 3)
     for _ in range(triples):
         x = x * MUL
         x = x + ADD
-        x = tt.tanh(x)
+        x = tanh(x)
     if rest >= 1:
         x = x * MUL
     if rest >= 2:
         x = x + ADD
     x.sum().backward()
-    g = x0.grad.data  # type: ignore[union-attr]
-    x0.grad = None
-    return g
-
-
-def chain_torch(x0: Any, n_ops: int) -> np.ndarray:
-    x = x0
-    triples, rest = divmod(n_ops, 3)
-    for _ in range(triples):
-        x = x * MUL
-        x = x + ADD
-        x = torch.tanh(x)
-    if rest >= 1:
-        x = x * MUL
-    if rest >= 2:
-        x = x + ADD
-    x.sum().backward()
-    g = x0.grad.numpy()
+    g = np.asarray(x0.grad)
     x0.grad = None
     return g
 
@@ -228,11 +213,11 @@ def bench_chain(key: str, n_ops: int, size: int, rounds: tuple[int, int, float])
     x_tt = tt.tensor(x_np, requires_grad=True)
     contenders: dict[str, Callable[[], Any]] = {
         "numpy": lambda: chain_numpy(x_np, n_ops),
-        "tinytorch": lambda: chain_tinytorch(x_tt, n_ops),
+        "tinytorch": lambda: chain_autograd(x_tt, n_ops, tt.tanh),
     }
     if torch is not None:
         x_th = torch.tensor(x_np, requires_grad=True)
-        contenders["torch"] = lambda: chain_torch(x_th, n_ops)
+        contenders["torch"] = lambda: chain_autograd(x_th, n_ops, torch.tanh)
 
     want = contenders["numpy"]()
     check(f"{key}: d sum / d x", contenders["tinytorch"](), want, rtol=1e-4)
