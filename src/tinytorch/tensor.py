@@ -116,9 +116,8 @@ class Tensor:
             node._shape = data.shape
             node._dtype = data.dtype
             if node.saves_output:
-                node._vals = (*node._vals, data)
-                node._out_vc = t._vc = [0]
-                node._out_ver = 0
+                vals = node._vals
+                node._vals = vals + (data,) if vals else (data,)
             if node._special:
                 return _finish_special(t, node)
         return t
@@ -452,17 +451,15 @@ class Tensor:
             node = result.grad_fn
             node._shape = self.data.shape
             node._dtype = self.data.dtype
-            if node.saves_output:
-                # The output now lives in self.data; point the check at self's counter.
+            if node.saves_output:  # the output now lives in self.data
                 node._vals = (*node._vals[:-1], self.data)
-                node._out_vc = self._counter()
-                node._out_ver = node._out_vc[0]
             self.grad_fn = node
             self.requires_grad = True
         return self
 
     def _bump_version(self) -> None:
         self._counter()[0] += 1
+        _output_modified(self)
 
     def __iadd__(self, other: Any) -> Tensor:
         return self._inplace(_ops.add, other, name="add_ (+=)")
@@ -697,3 +694,4 @@ from tinytorch.autograd import forward_ad as _forward_ad  # noqa: E402
 from tinytorch.autograd import grad_mode as _grad_mode  # noqa: E402
 from tinytorch.autograd.node import _RemovableHandle  # noqa: E402
 from tinytorch.autograd.node import finish_special as _finish_special  # noqa: E402
+from tinytorch.autograd.node import output_modified as _output_modified  # noqa: E402

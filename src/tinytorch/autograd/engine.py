@@ -1,7 +1,7 @@
 """The backward engine: walks the graph from the outputs to the leaves.
 
-Order is found iteratively (dependency counts, no recursion), so graphs of any
-depth work. Each node's gradient is summed from all its consumers before the
+Order is found iteratively (nodes run newest first, no recursion), so graphs of
+any depth work. Each node's gradient is summed from all its consumers before the
 node runs; every gradient a rule returns goes through one check (``_fit``) that
 sums away broadcasting and casts to the input's dtype, naming the op when the
 shape cannot match. Saved values are dropped as soon as a node has run unless
@@ -10,7 +10,8 @@ shape cannot match. Saved values are dropped as soon as a node has run unless
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
+from heapq import heappop, heappush
 from typing import Any
 
 import numpy as np
@@ -86,11 +87,10 @@ def _check_saved(node: Node) -> None:
                     f"{s.shape}) was modified by an in-place operation (version {v} -> "
                     f"{s._vc[0]}). Clone it before modifying, or avoid the in-place op."
                 )
-    if node.saves_output and node._out_vc[0] != node._out_ver:
+    if node._out_changed:
         raise RuntimeError(
             f"{node.name()}: its output, saved for backward, was modified by an in-place "
-            f"operation (version {node._out_ver} -> {node._out_vc[0]}). Clone the output "
-            f"before modifying it."
+            f"operation. Clone the output before modifying it."
         )
 
 
@@ -118,10 +118,10 @@ def _run_rule(node: Node, grad: Any, create_graph: bool) -> tuple[Any, ...]:
     vals = node._vals
     if vals is None:
         raise RuntimeError(_released_message(node))
-    if "_packed" in node.__dict__:
-        graph.unpack_saved(node)
-        vals = node._vals
-    if node._src is not None or node.saves_output:
+    if node._check:
+        if "_packed" in node.__dict__:
+            graph.unpack_saved(node)
+            vals = node._vals
         _check_saved(node)
     if create_graph:
         with grad_mode.enable_grad():
@@ -214,10 +214,17 @@ def _execute(
 ) -> list[Any] | None:
     """Propagate ``seeds`` from ``roots``; accumulate into leaves, or, when
     ``capture`` maps graph positions (nodes or leaf tensors) to slots, return the
-    gradients arriving there instead."""
+    gradients arriving there instead.
+
+    Order: a node runs once every consumer that will send it a gradient has run.
+    Consumers are always created after what they consume, so running the pending
+    nodes latest-created first (a heap on ``-node._seq``) guarantees it, with no
+    pass over the graph beforehand. A node whose gradient is complete and which is
+    newer than everything pending runs straight away, off the heap: long chains
+    never touch it."""
     captured: list[Any] | None = None if capture is None else [None] * (max(capture.values()) + 1)
-    grads: dict[Node, Any] = {}
-    starts: list[Node] = []
+    grads: dict[Node, Any] = {}  # pending nodes -> the sum of the gradients received so far
+    heap: list[tuple[int, Node]] = []  # the pending nodes as (-seq, node)
     for t, s in zip(roots, seeds):
         fn = t.grad_fn
         if fn is None:  # the root is a leaf itself
@@ -225,36 +232,19 @@ def _execute(
                 _accumulate(t, s, False, create_graph)
             elif t in capture:
                 _put(captured, capture[t], s)  # type: ignore[arg-type]
-            continue
-        if fn in grads:
+        elif fn in grads:
             grads[fn] = grads[fn] + s
         else:
             grads[fn] = s
-            starts.append(fn)
+            heappush(heap, (-fn._seq, fn))
+    needed = None if capture is None else _nodes_leading_to(list(grads), capture)
 
-    # Count, for every node, how many consumers within this graph feed it.
-    deps: dict[Node, int] = dict.fromkeys(starts, 0)
-    stack = list(starts)
-    while stack:
-        for e in stack.pop()._edges:
-            if e is None or isinstance(e, Tensor):
-                continue
-            c = deps.get(e)
-            if c is None:
-                deps[e] = 1
-                stack.append(e)
-            else:
-                deps[e] = c + 1
-    needed = None if capture is None else _nodes_leading_to(set(deps), capture)
-
-    ready = [n for n in starts if deps[n] == 0]
     prev_mode = grad_mode.enabled
     grad_mode.enabled = create_graph
     try:
-        while ready:
-            first = ready.pop()
-            g = grads.pop(first)
-            node: Node | None = first
+        while heap:
+            node: Node | None = heappop(heap)[1]
+            g = grads.pop(node)  # type: ignore[arg-type]
             while node is not None:
                 if node._hooks:
                     g = _run_hooks(node._hooks, g, create_graph)
@@ -265,9 +255,7 @@ def _execute(
                     if node not in needed:  # type: ignore[operator]
                         break  # nothing upstream of it is captured
                 vals = node._vals
-                if create_graph or vals is None or node._src is not None or (
-                    node.saves_output and node._out_vc[0] != node._out_ver
-                ):
+                if vals is None or node._check or create_graph:
                     in_grads = _run_rule(node, g, create_graph)
                 else:  # fast path: nothing to check, arrays in and out
                     in_grads = node.backward(g, *vals)
@@ -279,18 +267,13 @@ def _execute(
                     anomaly.check_grads(node, in_grads)
                 if not keep:
                     node._vals = None
-                    if node._src is not None:
+                    if node._check:
                         node._src = None
-                # NOTE: when this node is the last consumer of an input node and the
-                # only one feeding it, its gradient is handed over directly (no dict,
-                # no stack): long chains run through here.
                 this, node, handoff = node, None, None
                 for e, gi in zip(this._edges, in_grads):
-                    if e is None:
+                    if gi is None or e is None:
                         continue
-                    if isinstance(e, Tensor):
-                        if gi is None:
-                            continue
+                    if isinstance(e, Tensor):  # a leaf
                         data = e.data
                         if gi.shape != data.shape or gi.dtype != data.dtype:
                             gi = _fit(gi, data.shape, data.dtype, this, e)
@@ -300,22 +283,25 @@ def _execute(
                         elif e in capture:
                             _put(captured, capture[e], gi)  # type: ignore[arg-type]
                         continue
-                    left = deps[e] - 1
-                    deps[e] = left
-                    if gi is not None:
-                        dt = e._dtype
-                        if gi.shape != e._shape or (gi.dtype is not dt and gi.dtype != dt):
-                            gi = _fit(gi, e._shape, e._dtype, this, e)
-                        if left == 0 and node is None and e not in grads:
-                            node, handoff = e, gi
-                            continue
-                        prev = grads.get(e)
-                        grads[e] = gi if prev is None else prev + gi
-                    if left == 0:
-                        if e in grads:
-                            ready.append(e)
-                        else:  # every consumer returned None: nothing flows further
-                            _release_upstream(e, deps, grads, ready)
+                    dt = e._dtype
+                    if gi.shape != e._shape or (gi.dtype is not dt and gi.dtype != dt):
+                        gi = _fit(gi, e._shape, dt, this, e)
+                    prev = grads.get(e)
+                    if prev is not None:
+                        grads[e] = prev + gi
+                    elif e is node:  # the same input twice (x * x)
+                        handoff = handoff + gi
+                    elif node is None:  # candidate to run next, off the heap
+                        node, handoff = e, gi
+                    else:
+                        grads[e] = gi
+                        heappush(heap, (-e._seq, e))
+                # NOTE: a pending node newer than the candidate may still send it a
+                # gradient (it could be one of its consumers): then it waits its turn.
+                if node is not None and heap and heap[0][0] < -node._seq:
+                    grads[node] = handoff
+                    heappush(heap, (-node._seq, node))
+                    node = None
                 g = handoff
     finally:
         grad_mode.enabled = prev_mode
@@ -326,23 +312,9 @@ def _put(captured: list[Any], slot: int, g: Any) -> None:
     captured[slot] = g if captured[slot] is None else captured[slot] + g
 
 
-def _release_upstream(
-    node: Node, deps: dict[Node, int], grads: dict[Node, Any], ready: list[Node]
-) -> None:
-    """A node that receives no gradient still counts as done for its inputs."""
-    stack = [node]
-    while stack:
-        n = stack.pop()
-        for e in n._edges:
-            if e is None or isinstance(e, Tensor):
-                continue
-            deps[e] -= 1
-            if deps[e] == 0:
-                (ready if e in grads else stack).append(e)
-
-
-def _nodes_leading_to(nodes: set[Node], capture: dict[Any, int]) -> set[Node]:
-    """The nodes from which some captured position can be reached."""
+def _nodes_leading_to(nodes: Iterable[Node], capture: dict[Any, int]) -> set[Node]:
+    """The nodes (reachable from ``nodes``) from which some captured position can be
+    reached."""
     memo: dict[Node, bool] = {}
     for start in nodes:
         if start in memo:

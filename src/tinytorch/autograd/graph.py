@@ -64,7 +64,8 @@ def pack_saved(node: Any) -> None:
     if packed:
         node._packed = (packed, unpack)
         node._vals = tuple(vals)
-        node._src = tuple(src)  # all None now: a non-None tuple routes backward to the slow path
+        node._src = tuple(src)  # all None now
+        node._check = True  # backward takes the slow path, which unpacks
 
 
 def unpack_saved(node: Any) -> None:

@@ -12,12 +12,15 @@ the same expression records a graph of its own (higher-order gradients).
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+import itertools
+from typing import Any
 
 import numpy as np
 
-if TYPE_CHECKING:
-    pass
+# Creation order of nodes: a node's inputs always have smaller numbers than the node,
+# so running nodes from the highest number down is a topological order.
+_next_seq = itertools.count(1).__next__
+_new = object.__new__
 
 
 class Node:
@@ -32,21 +35,27 @@ class Node:
 
     # Every node sets these; the rarer attributes below default at class level
     # and land in the instance __dict__ only when used.
-    __slots__ = ("_edges", "needs_input_grad", "_vals", "_shape", "_dtype", "__dict__",
-                 "__weakref__")
+    __slots__ = ("_edges", "needs_input_grad", "_vals", "_shape", "_dtype", "_seq",
+                 "__dict__", "__weakref__")
 
     _edges: tuple[Any, ...]
     needs_input_grad: tuple[bool, ...]
+    _seq: int  # creation order (see _next_seq)
     saves_output: bool = False
+    _plain: bool = True  # built by Node.__init__ alone (set per subclass)
+    _check: bool = False  # saved Tensors to version-check, or the saved output was modified
+    _out_changed: bool = False  # the saved output was modified in place
     _src: tuple[Any, ...] | None = None  # saved Tensors (for checks and create_graph)
     _vers: tuple[Any, ...] = ()  # their versions when saved
-    _out_vc: list[int]  # version counter of the output, when saves_output
-    _out_ver: int = 0
     _hooks: list[Any] | None = None
     _special: bool = False  # set while anomaly detection or forward-mode AD needs this node
     _trace: Any = None  # creation stack, in anomaly mode
     _primals: Any  # the inputs, while a forward-mode tangent is pending
     _out_tangent: Any = None  # the output's tangent, for create_graph over forward mode
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        cls._plain = cls.__init__ is Node.__init__
 
     def __init__(self, *inputs: Any) -> None:
         # NOTE: one and two inputs are written out: this runs once per recorded op.
@@ -73,6 +82,7 @@ class Node:
             self._edges = tuple(edges)
             self.needs_input_grad = tuple([e is not None for e in edges])
         self._vals: tuple[Any, ...] | None = ()
+        self._seq = _next_seq()
         # _shape and _dtype are filled in when the output Tensor is made (Tensor._from_op).
         self._shape: tuple[int, ...]
         self._dtype: Any
@@ -91,6 +101,7 @@ class Node:
         self._vals = tuple(v.data if s is not None else v for v, s in zip(values, src))
         self._src = tuple(src)
         self._vers = tuple(None if s is None else s._counter()[0] for s in src)
+        self._check = True
 
     def backward(self, grad: Any, *saved: Any) -> Any:
         """Return the gradient for each input (a tuple, or one value for one input)."""
@@ -161,6 +172,28 @@ class Node:
 _NEED_0 = (False,)
 _NEED_1 = (True,)
 _NEED_2 = (((False, False), (False, True)), ((True, False), (True, True)))
+
+
+def one_input_node(cls: type[Node], x: Tensor, vals: tuple[Any, ...]) -> Any:
+    """``cls(x)`` with ``vals`` saved, built without ``__init__`` calls: the hot path of
+    unary ops and tensor-with-number arithmetic. Only for ``x`` that requires grad, in
+    plain grad mode (no anomaly detection, forward AD or saved-tensor hooks)."""
+    node = _new(cls)
+    node._edges = (x.grad_fn or x,)
+    node.needs_input_grad = _NEED_1
+    node._vals = vals
+    node._seq = _next_seq()
+    return node
+
+
+def output_modified(t: Tensor | None) -> None:
+    """``t``'s memory was written in place: a node that saved ``t`` (or a tensor ``t``
+    is a view of) as its output must refuse to run its backward with it."""
+    while t is not None:
+        fn = t.grad_fn
+        if fn is not None and fn.saves_output and fn._vals and fn._vals[-1] is t.data:
+            fn._out_changed = fn._check = True
+        t = t._base
 
 
 def _note_special(node: Node, inputs: tuple[Any, ...]) -> None:

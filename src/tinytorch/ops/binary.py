@@ -31,15 +31,16 @@ class AddBackward(Node):
 
 
 class AddScalarBackward(AddBackward):
-    """``tensor + number`` (or ``- number``): one edge, nothing saved."""
+    """``tensor + number`` (or ``- number``): one edge; the number is kept but unused."""
 
-    def __init__(self, x: Any, c: Any = None) -> None:
+    def __init__(self, x: Any, c: Any) -> None:
         Node.__init__(self, x)
+        self._vals = (c,)
 
     def name(self) -> str:
         return "AddBackward"
 
-    def backward(self, g: Any) -> Any:  # type: ignore[override]
+    def backward(self, g: Any, c: Any) -> Any:  # type: ignore[override]
         return g
 
     def jvp(self, primals: Any, tangents: Any, out: Any) -> Any:

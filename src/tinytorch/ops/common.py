@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 
 from tinytorch.autograd import forward_ad, grad_mode
-from tinytorch.autograd.node import Node
+from tinytorch.autograd.node import Node, one_input_node
 from tinytorch.tensor import Tensor
 
 __all__ = ["Node", "Tensor", "as_tensor", "binary", "broadcast_shapes", "check_dim", "data_of",
@@ -34,6 +34,8 @@ def unary(fn: Any, node_cls: Any, x: Any) -> Tensor:
     if isinstance(x, Tensor):
         out = fn(x.data)
         if x.requires_grad and grad_mode.enabled:
+            if node_cls._plain and not grad_mode.extras:
+                return result(out, one_input_node(node_cls, x, ()))
             return result(out, node_cls(x))
         return result(out, node_cls(x) if grad_mode.extras and _has_tangent(x) else None)
     return result(fn(data_of(x)), None)
@@ -46,6 +48,10 @@ def binary(fn: Any, node_cls: Any, a: Any, b: Any, scalar_right: Any = None,
 
     ``scalar_right(tensor, number)`` (and, for commutative ops, ``scalar_left``) is the
     cheaper one-edge node recorded when the other operand is a Python number."""
+    if scalar_right is not None and (type(b) is float or type(b) is int) and isinstance(a, Tensor):
+        return _with_number(fn, scalar_right, a, b)
+    if scalar_left is not None and (type(a) is float or type(a) is int) and isinstance(b, Tensor):
+        return _with_number(fn, scalar_left, b, a)  # commutative: fn(b, a) == fn(a, b)
     ad: Any
     bd: Any
     if isinstance(a, Tensor):
@@ -67,12 +73,24 @@ def binary(fn: Any, node_cls: Any, a: Any, b: Any, scalar_right: Any = None,
             f"together (trailing dimensions must be equal or 1)"
         ) from None
     if need and grad_mode.enabled:
-        if scalar_right is not None and (type(b) is float or type(b) is int):
-            return result(out, scalar_right(a, b))
-        if scalar_left is not None and (type(a) is float or type(a) is int):
-            return result(out, scalar_left(b, a))
         return result(out, node_cls(a, b))
     return result(out, node_cls(a, b) if grad_mode.extras and _has_tangent(a, b) else None)
+
+
+def _with_number(fn: Any, node_cls: Any, t: Tensor, c: float | int) -> Tensor:
+    """``fn(t, c)`` for a Python number ``c``, recording the one-edge ``node_cls(t, c)``."""
+    data = t.data
+    if data.dtype.kind == "f":
+        # NOTE: NumPy rounds a Python number to a float array's dtype before the
+        # arithmetic, so wrapping it first gives the same bits; a 0-d array of the
+        # same dtype then takes NumPy's cheapest path, here and again in backward.
+        c = np.asarray(c, data.dtype)  # type: ignore[assignment]
+    out = fn(data, c)
+    if t.requires_grad and grad_mode.enabled:
+        if grad_mode.extras:
+            return result(out, node_cls(t, c))
+        return result(out, one_input_node(node_cls, t, (c,)))
+    return result(out, node_cls(t, c) if grad_mode.extras and _has_tangent(t) else None)
 
 
 def tangent_sum(*terms: Any) -> Any:
