@@ -239,6 +239,8 @@ def _execute(
             heappush(heap, (-fn._seq, fn))
     needed = None if capture is None else _nodes_leading_to(list(grads), capture)
 
+    # Hooks, captures, checks, anomaly mode and create_graph go the careful way.
+    careful = create_graph or capture is not None or (grad_mode.extras and anomaly.enabled)
     prev_mode = grad_mode.enabled
     grad_mode.enabled = create_graph
     try:
@@ -246,29 +248,42 @@ def _execute(
             node: Node | None = heappop(heap)[1]
             g = grads.pop(node)  # type: ignore[arg-type]
             while node is not None:
-                if node._hooks:
-                    g = _run_hooks(node._hooks, g, create_graph)
-                if capture is not None:
-                    slot = capture.get(node)
-                    if slot is not None:
-                        _put(captured, slot, g)  # type: ignore[arg-type]
-                    if node not in needed:  # type: ignore[operator]
-                        break  # nothing upstream of it is captured
                 vals = node._vals
-                if vals is None or node._check or create_graph:
+                if careful or node._check or vals is None:
+                    if node._hooks:
+                        g = _run_hooks(node._hooks, g, create_graph)
+                    if capture is not None:
+                        slot = capture.get(node)
+                        if slot is not None:
+                            _put(captured, slot, g)  # type: ignore[arg-type]
+                        if node not in needed:  # type: ignore[operator]
+                            break  # nothing upstream of it is captured
                     in_grads = _run_rule(node, g, create_graph)
-                else:  # fast path: nothing to check, arrays in and out
+                    if grad_mode.extras and anomaly.enabled:
+                        anomaly.check_grads(node, in_grads)
+                    if not keep:
+                        node._vals = node._src = None
+                else:  # arrays in and out, nothing to check
                     in_grads = node.backward(g, *vals)
+                    if not keep:
+                        node._vals = None
                     if type(in_grads) is not tuple:
-                        in_grads = (in_grads,)
-                    if len(in_grads) != len(node._edges):
+                        # NOTE: the chain case. A one-input rule returned its gradient
+                        # bare; when it already fits the input's node, nothing else is
+                        # pending and that node is newer than all pending ones, it runs
+                        # next, straight away.
+                        # (A pending node is on the heap and not newer than itself.)
+                        e = node._edges[0] if len(node._edges) == 1 else None
+                        if (
+                            isinstance(e, Node) and in_grads is not None
+                            and in_grads.shape == e._shape and in_grads.dtype is e._dtype
+                            and (not heap or heap[0][0] > -e._seq)
+                        ):
+                            node, g = e, in_grads
+                            continue
                         in_grads = _as_grad_tuple(node, in_grads)
-                if grad_mode.extras and anomaly.enabled:
-                    anomaly.check_grads(node, in_grads)
-                if not keep:
-                    node._vals = None
-                    if node._check:
-                        node._src = None
+                    elif len(in_grads) != len(node._edges):
+                        in_grads = _as_grad_tuple(node, in_grads)
                 this, node, handoff = node, None, None
                 for e, gi in zip(this._edges, in_grads):
                     if gi is None or e is None:

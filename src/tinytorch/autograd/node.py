@@ -43,7 +43,8 @@ class Node:
     _seq: int  # creation order (see _next_seq)
     saves_output: bool = False
     _plain: bool = True  # built by Node.__init__ alone (set per subclass)
-    _check: bool = False  # saved Tensors to version-check, or the saved output was modified
+    _check: bool = False  # backward needs the engine's careful path: saved Tensors to
+    # version-check, a modified saved output, packed saved values or hooks
     _out_changed: bool = False  # the saved output was modified in place
     _src: tuple[Any, ...] | None = None  # saved Tensors (for checks and create_graph)
     _vers: tuple[Any, ...] = ()  # their versions when saved
@@ -148,6 +149,7 @@ class Node:
         a non-None return value replaces the gradient."""
         if self._hooks is None:
             self._hooks = []
+            self._check = True  # the engine runs hooks on its careful path
         self._hooks.append(fn)
         return _RemovableHandle(self._hooks, fn)
 
@@ -174,16 +176,26 @@ _NEED_1 = (True,)
 _NEED_2 = (((False, False), (False, True)), ((True, False), (True, True)))
 
 
-def one_input_node(cls: type[Node], x: Tensor, vals: tuple[Any, ...]) -> Any:
-    """``cls(x)`` with ``vals`` saved, built without ``__init__`` calls: the hot path of
-    unary ops and tensor-with-number arithmetic. Only for ``x`` that requires grad, in
-    plain grad mode (no anomaly detection, forward AD or saved-tensor hooks)."""
+def one_input_result(cls: type[Node], x: Tensor, vals: tuple[Any, ...], out: Any) -> Tensor:
+    """``Tensor._from_op(out, cls(x))`` with ``vals`` saved, written out without
+    ``__init__`` calls: the hot path of unary ops and tensor-with-number arithmetic.
+
+    Only for ``x`` that requires grad, in plain grad mode (no anomaly detection,
+    forward AD or saved-tensor hooks), a ``cls`` whose ``__init__`` would save just
+    ``vals``, and ``out`` an ndarray. Sets what ``Node.__init__`` and ``_from_op`` set."""
     node = _new(cls)
     node._edges = (x.grad_fn or x,)
     node.needs_input_grad = _NEED_1
-    node._vals = vals
     node._seq = _next_seq()
-    return node
+    node._shape = out.shape
+    node._dtype = out.dtype
+    node._vals = vals + (out,) if cls.saves_output else vals
+    t = _new(_Tensor)
+    t.data = out
+    t.grad = None
+    t.requires_grad = True
+    t.grad_fn = node
+    return t
 
 
 def output_modified(t: Tensor | None) -> None:

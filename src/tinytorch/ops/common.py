@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 
 from tinytorch.autograd import forward_ad, grad_mode
-from tinytorch.autograd.node import Node, one_input_node
+from tinytorch.autograd.node import Node, one_input_result
 from tinytorch.tensor import Tensor
 
 __all__ = ["Node", "Tensor", "as_tensor", "binary", "broadcast_shapes", "check_dim", "data_of",
@@ -16,6 +16,7 @@ __all__ = ["Node", "Tensor", "as_tensor", "binary", "broadcast_shapes", "check_d
            "tangent_sum", "tracked", "unary"]
 
 result = Tensor._from_op
+_ndarray = np.ndarray
 
 
 def data_of(x: Any) -> Any:
@@ -34,8 +35,8 @@ def unary(fn: Any, node_cls: Any, x: Any) -> Tensor:
     if isinstance(x, Tensor):
         out = fn(x.data)
         if x.requires_grad and grad_mode.enabled:
-            if node_cls._plain and not grad_mode.extras:
-                return result(out, one_input_node(node_cls, x, ()))
+            if node_cls._plain and not grad_mode.extras and type(out) is _ndarray:
+                return one_input_result(node_cls, x, (), out)
             return result(out, node_cls(x))
         return result(out, node_cls(x) if grad_mode.extras and _has_tangent(x) else None)
     return result(fn(data_of(x)), None)
@@ -49,9 +50,25 @@ def binary(fn: Any, node_cls: Any, a: Any, b: Any, scalar_right: Any = None,
     ``scalar_right(tensor, number)`` (and, for commutative ops, ``scalar_left``) is the
     cheaper one-edge node recorded when the other operand is a Python number."""
     if scalar_right is not None and (type(b) is float or type(b) is int) and isinstance(a, Tensor):
-        return _with_number(fn, scalar_right, a, b)
-    if scalar_left is not None and (type(a) is float or type(a) is int) and isinstance(b, Tensor):
-        return _with_number(fn, scalar_left, b, a)  # commutative: fn(b, a) == fn(a, b)
+        t, c, node_cls = a, b, scalar_right
+    elif scalar_left is not None and (type(a) is float or type(a) is int) and isinstance(b, Tensor):
+        t, c, node_cls = b, a, scalar_left  # commutative: fn(b, a) == fn(a, b)
+    else:
+        t = None
+    if t is not None:  # tensor with a Python number: one edge, the number saved
+        data = t.data
+        if data.dtype.kind == "f":
+            # NOTE: NumPy rounds a Python number to a float array's dtype before the
+            # arithmetic, so wrapping it first gives the same bits; a 0-d array of the
+            # same dtype then takes NumPy's cheapest path, here and again in backward.
+            c = np.asarray(c, data.dtype)
+        out = fn(data, c)
+        if t.requires_grad and grad_mode.enabled:
+            if not grad_mode.extras and type(out) is _ndarray:
+                return one_input_result(node_cls, t, (c,), out)
+            return result(out, node_cls(t, c))
+        return result(out, node_cls(t, c) if grad_mode.extras and _has_tangent(t) else None)
+
     ad: Any
     bd: Any
     if isinstance(a, Tensor):
@@ -75,22 +92,6 @@ def binary(fn: Any, node_cls: Any, a: Any, b: Any, scalar_right: Any = None,
     if need and grad_mode.enabled:
         return result(out, node_cls(a, b))
     return result(out, node_cls(a, b) if grad_mode.extras and _has_tangent(a, b) else None)
-
-
-def _with_number(fn: Any, node_cls: Any, t: Tensor, c: float | int) -> Tensor:
-    """``fn(t, c)`` for a Python number ``c``, recording the one-edge ``node_cls(t, c)``."""
-    data = t.data
-    if data.dtype.kind == "f":
-        # NOTE: NumPy rounds a Python number to a float array's dtype before the
-        # arithmetic, so wrapping it first gives the same bits; a 0-d array of the
-        # same dtype then takes NumPy's cheapest path, here and again in backward.
-        c = np.asarray(c, data.dtype)  # type: ignore[assignment]
-    out = fn(data, c)
-    if t.requires_grad and grad_mode.enabled:
-        if grad_mode.extras:
-            return result(out, node_cls(t, c))
-        return result(out, one_input_node(node_cls, t, (c,)))
-    return result(out, node_cls(t, c) if grad_mode.extras and _has_tangent(t) else None)
 
 
 def tangent_sum(*terms: Any) -> Any:
