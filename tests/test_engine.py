@@ -54,6 +54,53 @@ def test_multiple_roots_and_shared_subgraph_in_grad():
     np.testing.assert_allclose(gz.data, [4.0, 4.0])  # 1 from y.sum() + 3 from z
 
 
+def test_a_node_waits_for_a_newer_consumer_that_is_still_pending():
+    # loss = tanh(a) + 5a with a = 2x: a's node is handed a gradient by tanh's while
+    # 5a (made after tanh) has yet to run; it must wait for both.
+    x = leaf([0.3, -1.2])
+    a = x * 2.0
+    b = tt.tanh(a)
+    d = a * 5.0
+    (b + d).sum().backward()
+    np.testing.assert_allclose(x.grad.data, 2 * (1 - np.tanh(2 * x.data) ** 2) + 10)
+
+
+def test_chain_hand_off_is_deferred_behind_a_newer_pending_node():
+    # loss = tanh(3a) + exp(a), a = 2x: exp(a) is newer than the tanh chain, so the
+    # chain waits; a then gets both contributions before running once.
+    x = leaf([0.1, 0.4])
+    a = x * 2.0
+    c = tt.tanh(a * 3.0)
+    d = tt.exp(a)
+    (c + d).sum().backward()
+    want = 2 * (3 * (1 - np.tanh(6 * x.data) ** 2) + np.exp(2 * x.data))
+    np.testing.assert_allclose(x.grad.data, want)
+
+
+def test_nodes_run_newest_first_each_exactly_once():
+    calls = []
+
+    class Recorded(tt.autograd.Function):
+        @staticmethod
+        def forward(ctx, t, name):
+            ctx.name = name
+            return t * 1.0
+
+        @staticmethod
+        def backward(ctx, g):
+            calls.append(ctx.name)
+            return g, None
+
+    x = leaf([1.0, 2.0])
+    a = Recorded.apply(x, "a")
+    b = Recorded.apply(a * 2.0, "b")
+    c = Recorded.apply(a * b, "c")
+    d = Recorded.apply(b + c, "d")
+    d.sum().backward()
+    assert calls == ["d", "c", "b", "a"]
+    np.testing.assert_allclose(x.grad.data, 2 + 4 * x.data)  # d = 2x + 2x^2
+
+
 # ----------------------------------------------------------------- memory
 
 
@@ -224,6 +271,29 @@ def test_inplace_change_of_saved_output_is_detected():
         e *= 2
     with pytest.raises(RuntimeError, match="ExpBackward"):
         y.backward()
+
+
+@pytest.mark.parametrize("alias", ["view", "detach", "itself"])
+def test_saved_output_modified_through_an_alias_is_detected(alias):
+    x = leaf([1.0, 2.0, 3.0])
+    y = tt.tanh(x)
+    loss = y.sum()
+    with tt.no_grad():
+        target = {"view": lambda: y[1:], "detach": y.detach, "itself": lambda: y}[alias]()
+        target += 1.0
+    with pytest.raises(RuntimeError, match="TanhBackward: its output.*modified"):
+        loss.backward()
+
+
+def test_a_copy_of_a_saved_output_may_be_modified():
+    x = leaf([1.0, 2.0])
+    y = tt.exp(x)
+    loss = y.sum()
+    z = y.clone()
+    with tt.no_grad():
+        z += 1.0
+    loss.backward()
+    np.testing.assert_allclose(x.grad.data, np.exp(x.data))
 
 
 def test_inplace_through_a_view_bumps_the_base_version():

@@ -628,3 +628,41 @@ def test_inplace_on_leaf_requiring_grad_raises() -> None:
         x += 1.0
     assert x.grad_fn is None
     np.testing.assert_array_equal(x.numpy(), np.full((2, 3), 2.0))
+
+
+# ----------------------------------------------------------------- Python numbers
+
+NUMBERS = [1.0001, 0.001, -0.0, 0.0, 3, -7, 1e300, 2**63, 1e-45, float("nan"), float("inf")]
+
+
+@pytest.mark.parametrize("dtype", [np.float16, np.float32, np.float64])
+@pytest.mark.parametrize("op", [operator.add, operator.sub, operator.mul])
+def test_arithmetic_with_python_numbers_is_bitwise_numpy(dtype: Any, op: Any) -> None:
+    # Numbers are wrapped as 0-d arrays of the tensor's dtype (and cached): the bits
+    # must be NumPy's own, signs of zero included, and gradients must still be right.
+    data = np.array([1.5, -2.25, 0.0, -0.0, 3e4], dtype=dtype)
+    x = tt.tensor(data, requires_grad=True)
+    for c in NUMBERS * 2:  # the second time from the cache
+        with np.errstate(all="ignore"):
+            want = op(data, c)
+            want_left = op(c, data)
+            got, got_left = op(x, c), op(c, x)
+        assert got.dtype == want.dtype and got_left.dtype == want_left.dtype
+        np.testing.assert_array_equal(np.signbit(got.data), np.signbit(want))
+        np.testing.assert_array_equal(got.data, want)
+        np.testing.assert_array_equal(got_left.data, want_left)
+    y = op(x, 2.5)
+    with np.errstate(all="ignore"):
+        y.sum().backward()
+    np.testing.assert_array_equal(x.grad.data, np.full(5, 2.5 if op is operator.mul else 1.0))
+
+
+def test_saved_numbers_are_read_only_and_too_large_ints_fail_as_in_numpy() -> None:
+    x = tt.tensor([1.0, 2.0], requires_grad=True)
+    (c,) = (x * 0.5).grad_fn.saved_tensors
+    assert c.shape == () and c.dtype == np.float32 and not c.flags.writeable
+    with pytest.raises(OverflowError):
+        np.ones(2, np.float32) * 10**400
+    with pytest.raises(OverflowError):
+        x * 10**400
+    assert (tt.tensor(np.array([1, 2])) * 1.5).dtype == np.float64  # integers: NumPy's rules

@@ -180,14 +180,20 @@ def one_input_result(cls: type[Node], x: Tensor, vals: tuple[Any, ...], out: Any
     """``Tensor._from_op(out, cls(x))`` with ``vals`` saved, written out without
     ``__init__`` calls: the hot path of unary ops and tensor-with-number arithmetic.
 
-    Only for ``x`` that requires grad, in plain grad mode (no anomaly detection,
-    forward AD or saved-tensor hooks), a ``cls`` whose ``__init__`` would save just
-    ``vals``, and ``out`` an ndarray. Sets what ``Node.__init__`` and ``_from_op`` set."""
+    Only for an elementwise op (``out``, an ndarray, has ``x``'s shape) on ``x`` that
+    requires grad, in plain grad mode (no anomaly detection, forward AD or saved-tensor
+    hooks), with a ``cls`` whose ``__init__`` would save just ``vals``. Sets what
+    ``Node.__init__`` and ``_from_op`` set."""
     node = _new(cls)
-    node._edges = (x.grad_fn or x,)
+    src = x.grad_fn
+    if src is None:
+        node._edges = (x,)
+        node._shape = out.shape
+    else:
+        node._edges = (src,)
+        node._shape = src._shape  # the same tuple: one object fewer per op
     node.needs_input_grad = _NEED_1
     node._seq = _next_seq()
-    node._shape = out.shape
     node._dtype = out.dtype
     node._vals = vals + (out,) if cls.saves_output else vals
     t = _new(_Tensor)

@@ -49,23 +49,24 @@ def binary(fn: Any, node_cls: Any, a: Any, b: Any, scalar_right: Any = None,
 
     ``scalar_right(tensor, number)`` (and, for commutative ops, ``scalar_left``) is the
     cheaper one-edge node recorded when the other operand is a Python number."""
+    t: Any = None
+    c: Any = None
     if scalar_right is not None and (type(b) is float or type(b) is int) and isinstance(a, Tensor):
         t, c, node_cls = a, b, scalar_right
     elif scalar_left is not None and (type(a) is float or type(a) is int) and isinstance(b, Tensor):
         t, c, node_cls = b, a, scalar_left  # commutative: fn(b, a) == fn(a, b)
-    else:
-        t = None
     if t is not None:  # tensor with a Python number: one edge, the number saved
         data = t.data
-        if data.dtype.kind == "f":
-            # NOTE: NumPy rounds a Python number to a float array's dtype before the
-            # arithmetic, so wrapping it first gives the same bits; a 0-d array of the
-            # same dtype then takes NumPy's cheapest path, here and again in backward.
-            c = np.asarray(c, data.dtype)
+        numbers = _NUMBERS.get(data.dtype)
+        if numbers is None:  # not a float tensor: NumPy's own rules apply
+            saved = (c,)
+        else:
+            saved = numbers.get(c) or _wrap_number(c, data.dtype, numbers)
+            c = saved[0]
         out = fn(data, c)
         if t.requires_grad and grad_mode.enabled:
             if not grad_mode.extras and type(out) is _ndarray:
-                return one_input_result(node_cls, t, (c,), out)
+                return one_input_result(node_cls, t, saved, out)
             return result(out, node_cls(t, c))
         return result(out, node_cls(t, c) if grad_mode.extras and _has_tangent(t) else None)
 
@@ -92,6 +93,29 @@ def binary(fn: Any, node_cls: Any, a: Any, b: Any, scalar_right: Any = None,
     if need and grad_mode.enabled:
         return result(out, node_cls(a, b))
     return result(out, node_cls(a, b) if grad_mode.extras and _has_tangent(a, b) else None)
+
+
+# Python numbers met in arithmetic with float tensors, as (0-d array,) per dtype.
+_NUMBERS: dict[Any, dict[Any, tuple[Any]]] = {
+    np.dtype(d): {} for d in (np.float16, np.float32, np.float64)
+}
+
+
+def _wrap_number(c: float | int, dtype: Any, cache: dict[Any, tuple[Any]]) -> tuple[Any]:
+    """``c`` as a read-only 0-d array of ``dtype``, in a 1-tuple ready to be saved.
+
+    NumPy rounds a Python number to a float array's dtype before the arithmetic, so
+    wrapping it first gives the same bits; a 0-d array of the same dtype then takes
+    NumPy's cheapest path, in forward and again in backward. Recent numbers are kept
+    (zeros are not: 0.0 and -0.0 are equal keys)."""
+    arr = np.asarray(c, dtype)  # a number too large for floats raises here, as in NumPy
+    arr.flags.writeable = False  # shared by every node that saved it
+    saved = (arr,)
+    if c:
+        if len(cache) >= 256:
+            cache.clear()
+        cache[c] = saved
+    return saved
 
 
 def tangent_sum(*terms: Any) -> Any:
