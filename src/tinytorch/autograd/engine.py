@@ -264,7 +264,15 @@ def _execute(
                     if not keep:
                         node._vals = node._src = None
                 else:  # arrays in and out, nothing to check
-                    in_grads = node.backward(g, *vals)
+                    # NOTE: a call with *args costs far more than a plain one in
+                    # CPython; most rules take one or two saved values.
+                    n = len(vals)
+                    if n == 1:
+                        in_grads = node.backward(g, vals[0])
+                    elif n == 2:
+                        in_grads = node.backward(g, vals[0], vals[1])
+                    else:
+                        in_grads = node.backward(g, *vals)
                     if not keep:
                         node._vals = None
                     if type(in_grads) is not tuple:
@@ -273,7 +281,8 @@ def _execute(
                         # pending and that node is newer than all pending ones, it runs
                         # next, straight away.
                         # (A pending node is on the heap and not newer than itself.)
-                        e = node._edges[0] if len(node._edges) == 1 else None
+                        edges = node._edges
+                        e = edges[0] if len(edges) == 1 else None
                         if (
                             isinstance(e, Node) and in_grads is not None
                             and in_grads.shape == e._shape and in_grads.dtype is e._dtype
