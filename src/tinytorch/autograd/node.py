@@ -35,11 +35,9 @@ class Node:
 
     # Every node sets these; the rarer attributes below default at class level
     # and land in the instance __dict__ only when used.
-    __slots__ = ("_edges", "needs_input_grad", "_vals", "_shape", "_dtype", "_seq",
-                 "__dict__", "__weakref__")
+    __slots__ = ("_edges", "_vals", "_shape", "_dtype", "_seq", "__dict__", "__weakref__")
 
     _edges: tuple[Any, ...]
-    needs_input_grad: tuple[bool, ...]
     _seq: int  # creation order (see _next_seq)
     saves_output: bool = False
     _plain: bool = True  # built by Node.__init__ alone (set per subclass)
@@ -65,23 +63,18 @@ class Node:
             t = inputs[0]
             if isinstance(t, _Tensor) and t.requires_grad:
                 self._edges = (t.grad_fn or t,)
-                self.needs_input_grad = _NEED_1
             else:
                 self._edges = (None,)
-                self.needs_input_grad = _NEED_0
         elif n == 2:
             a, b = inputs
             ea = (a.grad_fn or a) if isinstance(a, _Tensor) and a.requires_grad else None
             eb = (b.grad_fn or b) if isinstance(b, _Tensor) and b.requires_grad else None
             self._edges = (ea, eb)
-            self.needs_input_grad = _NEED_2[ea is not None][eb is not None]
         else:
-            edges = []
-            for t in inputs:
-                edges.append(t.grad_fn or t if isinstance(t, _Tensor) and t.requires_grad
-                             else None)
-            self._edges = tuple(edges)
-            self.needs_input_grad = tuple([e is not None for e in edges])
+            self._edges = tuple([
+                t.grad_fn or t if isinstance(t, _Tensor) and t.requires_grad else None
+                for t in inputs
+            ])
         self._vals: tuple[Any, ...] | None = ()
         self._seq = _next_seq()
         # _shape and _dtype are filled in when the output Tensor is made (Tensor._from_op).
@@ -116,6 +109,16 @@ class Node:
         )
 
     # ------------------------------------------------------------------ helpers
+    @property
+    def needs_input_grad(self) -> tuple[bool, ...]:
+        """For each input, whether it needs a gradient (read off the edges)."""
+        edges = self._edges
+        if len(edges) == 1:
+            return _NEED_1 if edges[0] is not None else _NEED_0
+        if len(edges) == 2:
+            return _NEED_2[edges[0] is not None][edges[1] is not None]
+        return tuple([e is not None for e in edges])
+
     def name(self) -> str:
         return type(self).__name__
 
@@ -170,7 +173,7 @@ class Node:
         return call_rule(self, np.asarray(grad_output), create_graph=False)
 
 
-# Shared flag tuples: no allocation per node (fewer objects for the garbage collector).
+# Shared flag tuples for needs_input_grad: no allocation per call.
 _NEED_0 = (False,)
 _NEED_1 = (True,)
 _NEED_2 = (((False, False), (False, True)), ((True, False), (True, True)))
@@ -192,7 +195,6 @@ def one_input_result(cls: type[Node], x: Tensor, vals: tuple[Any, ...], out: Any
     else:
         node._edges = (src,)
         node._shape = src._shape  # the same tuple: one object fewer per op
-    node.needs_input_grad = _NEED_1
     node._seq = _next_seq()
     node._dtype = out.dtype
     node._vals = vals + (out,) if cls.saves_output else vals
