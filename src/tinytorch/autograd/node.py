@@ -91,10 +91,21 @@ class Node:
         else:  # no Tensors: nothing to check later
             self._vals = values
             return
-        src = [v if isinstance(v, _Tensor) else None for v in values]
-        self._vals = tuple(v.data if s is not None else v for v, s in zip(values, src))
+        vals: list[Any] = []
+        src: list[Any] = []
+        vers: list[Any] = []
+        for v in values:
+            if isinstance(v, _Tensor):
+                vals.append(v.data)
+                src.append(v)
+                vers.append(v._counter()[0])
+            else:
+                vals.append(v)
+                src.append(None)
+                vers.append(None)
+        self._vals = tuple(vals)
         self._src = tuple(src)
-        self._vers = tuple(None if s is None else s._counter()[0] for s in src)
+        self._vers = tuple(vers)
         self._check = True
 
     def backward(self, grad: Any, *saved: Any) -> Any:

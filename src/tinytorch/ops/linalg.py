@@ -13,8 +13,8 @@ class MatmulBackward(Node):
     def __init__(self, a: Any, b: Any) -> None:
         Node.__init__(self, a, b)
         need_a, need_b = self.needs_input_grad
-        self.save_for_backward(a if need_b else np.ndim(data_of(a)),
-                               b if need_a else np.ndim(data_of(b)))
+        self.save_for_backward(a if need_b else np.asarray(data_of(a)).ndim,
+                               b if need_a else np.asarray(data_of(b)).ndim)
 
     def backward(self, g: Any, a: Any, b: Any) -> Any:
         need_a, need_b = self.needs_input_grad
@@ -69,24 +69,20 @@ def matmul(a: Any, b: Any) -> Any:
     >>> tt.matmul(tt.tensor([[1.0, 2.0]]), tt.tensor([[3.0], [4.0]]))
     tensor([[11.]])
     """
-    ad, bd = data_of(a), data_of(b)
-    if np.ndim(ad) == 0 or np.ndim(bd) == 0:
+    ad, bd = np.asarray(data_of(a)), np.asarray(data_of(b))
+    sa, sb = ad.shape, bd.shape
+    if not sa or not sb:
         raise ValueError(
-            f"matmul: both operands need at least 1 dimension, got shapes "
-            f"{np.shape(ad)} and {np.shape(bd)}"
+            f"matmul: both operands need at least 1 dimension, got shapes {sa} and {sb}"
         )
-    k_a = np.shape(ad)[-1]
-    k_b = np.shape(bd)[-2] if np.ndim(bd) > 1 else np.shape(bd)[0]
+    k_a, k_b = sa[-1], sb[-2] if len(sb) > 1 else sb[0]
     if k_a != k_b:
-        raise ValueError(
-            f"matmul: shapes {np.shape(ad)} and {np.shape(bd)} do not align ({k_a} != {k_b})"
-        )
+        raise ValueError(f"matmul: shapes {sa} and {sb} do not align ({k_a} != {k_b})")
     try:
         out = np.matmul(ad, bd)
     except ValueError:
         raise ValueError(
-            f"matmul: batch dimensions of shapes {np.shape(ad)} and {np.shape(bd)} "
-            f"do not broadcast"
+            f"matmul: batch dimensions of shapes {sa} and {sb} do not broadcast"
         ) from None
     return result(out, MatmulBackward(a, b) if tracked(a, b) else None)
 

@@ -228,9 +228,9 @@ def _log_softmax_array(xd: np.ndarray, axis: Any) -> np.ndarray:
     subtracting the rounded logsumexp itself would cost float32 its precision near 1e4."""
     if xd.size == 0:
         return xd.copy()
-    m = np.max(xd, axis=axis, keepdims=True)
+    m = np.maximum.reduce(xd, axis=axis, keepdims=True)
     shifted = xd - np.where(np.isfinite(m), m, 0)
-    return shifted - np.log(np.sum(np.exp(shifted), axis=axis, keepdims=True))
+    return shifted - np.log(np.add.reduce(np.exp(shifted), axis=axis, keepdims=True))
 
 
 def _logsumexp_array(xd: np.ndarray, axes: Any, keep: bool) -> np.ndarray:
