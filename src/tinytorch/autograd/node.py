@@ -191,12 +191,13 @@ _NEED_2 = (((False, False), (False, True)), ((True, False), (True, True)))
 
 
 def one_input_result(cls: type[Node], x: Tensor, vals: tuple[Any, ...], out: Any) -> Tensor:
-    """``Tensor._from_op(out, cls(x))`` with ``vals`` saved, written out without
-    ``__init__`` calls: the hot path of unary ops and tensor-with-number arithmetic.
+    """``Tensor._from_op(out, cls(x))`` with exactly ``vals`` saved (the output
+    included, for a node that saves it), written out without ``__init__`` calls: the
+    hot path of unary ops and tensor-with-number arithmetic.
 
     Only for an elementwise op (``out``, an ndarray, has ``x``'s shape) on ``x`` that
     requires grad, in plain grad mode (no anomaly detection, forward AD or saved-tensor
-    hooks), with a ``cls`` whose ``__init__`` would save just ``vals``. Sets what
+    hooks), with a ``cls`` whose ``__init__`` would save nothing else. Sets what
     ``Node.__init__`` and ``_from_op`` set."""
     node = _new(cls)
     src = x.grad_fn
@@ -208,7 +209,7 @@ def one_input_result(cls: type[Node], x: Tensor, vals: tuple[Any, ...], out: Any
         node._shape = src._shape  # the same tuple: one object fewer per op
     node._seq = _next_seq()
     node._dtype = out.dtype
-    node._vals = vals + (out,) if cls.saves_output else vals
+    node._vals = vals
     t = _new(_Tensor)
     t.data = out
     t.grad = None

@@ -36,7 +36,7 @@ def unary(fn: Any, node_cls: Any, x: Any) -> Tensor:
         out = fn(x.data)
         if x.requires_grad and grad_mode.enabled:
             if node_cls._plain and not grad_mode.extras and type(out) is _ndarray:
-                return one_input_result(node_cls, x, (), out)
+                return one_input_result(node_cls, x, (out,) if node_cls.saves_output else (), out)
             return result(out, node_cls(x))
         return result(out, node_cls(x) if grad_mode.extras and _has_tangent(x) else None)
     return result(fn(data_of(x)), None)
