@@ -409,3 +409,21 @@ def test_bad_rule_output_shape_is_reported_with_the_op_name():
     y = tt.Tensor._from_op(x.data * 2, BrokenBackward(x))
     with pytest.raises(RuntimeError, match=r"BrokenBackward.*\(7,\).*\(2,\)"):
         y.sum().backward()
+
+
+def test_nodes_sharing_a_creation_number_still_run():
+    import copy
+
+    x = leaf([1.0, 2.0])
+    y = x.exp() * 2.0
+    y2 = copy.deepcopy(y)  # copies the graph (leaf included) and its creation numbers
+    ((x * 1.0 + y) + y2).sum().backward()
+    np.testing.assert_allclose(x.grad.data, 1 + 2 * np.exp(x.data))  # y2 has its own x
+
+
+def test_tanh_gradient_keeps_precision_near_saturation():
+    x = tt.tensor([7.5, 8.0, 8.3], requires_grad=True)
+    y = tt.tanh(x)
+    y.backward(tt.tensor([0.7, 0.7, 0.7]))
+    want = 0.7 * (1 - y.data.astype(np.float64) ** 2)
+    np.testing.assert_allclose(x.grad.data, want, rtol=1e-5)

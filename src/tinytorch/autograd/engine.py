@@ -224,7 +224,7 @@ def _execute(
     never touch it."""
     captured: list[Any] | None = None if capture is None else [None] * (max(capture.values()) + 1)
     grads: dict[Node, Any] = {}  # pending nodes -> the sum of the gradients received so far
-    heap: list[tuple[int, Node]] = []  # the pending nodes as (-seq, node)
+    heap: list[tuple[int, int, Node]] = []  # pending nodes as (-seq, id, node): ids break ties
     for t, s in zip(roots, seeds):
         fn = t.grad_fn
         if fn is None:  # the root is a leaf itself
@@ -236,7 +236,7 @@ def _execute(
             grads[fn] = grads[fn] + s
         else:
             grads[fn] = s
-            heappush(heap, (-fn._seq, fn))
+            heappush(heap, (-fn._seq, id(fn), fn))
     needed = None if capture is None else _nodes_leading_to(list(grads), capture)
 
     # Hooks, captures, checks, anomaly mode and create_graph go the careful way.
@@ -245,7 +245,7 @@ def _execute(
     grad_mode.enabled = create_graph
     try:
         while heap:
-            node: Node | None = heappop(heap)[1]
+            node: Node | None = heappop(heap)[2]
             g = grads.pop(node)  # type: ignore[arg-type]
             while node is not None:
                 vals = node._vals
@@ -319,12 +319,12 @@ def _execute(
                         node, handoff = e, gi
                     else:
                         grads[e] = gi
-                        heappush(heap, (-e._seq, e))
+                        heappush(heap, (-e._seq, id(e), e))
                 # NOTE: a pending node newer than the candidate may still send it a
                 # gradient (it could be one of its consumers): then it waits its turn.
                 if node is not None and heap and heap[0][0] < -node._seq:
                     grads[node] = handoff
-                    heappush(heap, (-node._seq, node))
+                    heappush(heap, (-node._seq, id(node), node))
                     node = None
                 g = handoff
     finally:
