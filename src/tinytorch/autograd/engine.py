@@ -262,7 +262,9 @@ def _execute(
                     if grad_mode.extras and anomaly.enabled:
                         anomaly.check_grads(node, in_grads)
                     if not keep:
-                        node._vals = node._src = None
+                        node._vals = None
+                        if node._src is not None:  # only then set on the node itself
+                            node._src = None
                 else:  # arrays in and out, nothing to check
                     # NOTE: a call with *args costs far more than a plain one in
                     # CPython; most rules take one or two saved values.
