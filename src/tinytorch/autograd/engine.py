@@ -283,8 +283,7 @@ def _execute(
                         # pending and that node is newer than all pending ones, it runs
                         # next, straight away.
                         # (A pending node is on the heap and not newer than itself.)
-                        edges = node._edges
-                        e = edges[0] if len(edges) == 1 else None
+                        e = node._link  # a tuple unless the node has one input
                         if (
                             isinstance(e, Node) and in_grads is not None
                             and in_grads.shape == e._shape and in_grads.dtype is e._dtype
@@ -296,7 +295,10 @@ def _execute(
                     elif len(in_grads) != len(node._edges):
                         in_grads = _as_grad_tuple(node, in_grads)
                 this, node, handoff = node, None, None
-                for e, gi in zip(this._edges, in_grads):
+                edges = this._link
+                if type(edges) is not tuple:
+                    edges = (edges,)
+                for e, gi in zip(edges, in_grads):
                     if gi is None or e is None:
                         continue
                     if isinstance(e, Tensor):  # a leaf

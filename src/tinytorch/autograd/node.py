@@ -35,9 +35,12 @@ class Node:
 
     # Every node sets these; the rarer attributes below default at class level
     # and land in the instance __dict__ only when used.
-    __slots__ = ("_edges", "_vals", "_shape", "_dtype", "_seq", "__dict__", "__weakref__")
+    __slots__ = ("_link", "_vals", "_shape", "_dtype", "_seq", "__dict__", "__weakref__")
 
-    _edges: tuple[Any, ...]
+    # Where the inputs came from: per input, the producing node, the leaf Tensor itself
+    # (one that requires grad) or None. A one-input node keeps that edge bare, the others
+    # a tuple: one object fewer per op on chains (read them as ``_edges``).
+    _link: Any
     _seq: int  # creation order (see _next_seq)
     saves_output: bool = False
     _plain: bool = True  # built by Node.__init__ alone (set per subclass)
@@ -62,16 +65,16 @@ class Node:
         if n == 1:
             t = inputs[0]
             if isinstance(t, _Tensor) and t.requires_grad:
-                self._edges = (t.grad_fn or t,)
+                self._link = t.grad_fn or t
             else:
-                self._edges = (None,)
+                self._link = None
         elif n == 2:
             a, b = inputs
             ea = (a.grad_fn or a) if isinstance(a, _Tensor) and a.requires_grad else None
             eb = (b.grad_fn or b) if isinstance(b, _Tensor) and b.requires_grad else None
-            self._edges = (ea, eb)
+            self._link = (ea, eb)
         else:
-            self._edges = tuple([
+            self._link = tuple([
                 t.grad_fn or t if isinstance(t, _Tensor) and t.requires_grad else None
                 for t in inputs
             ])
@@ -121,11 +124,17 @@ class Node:
 
     # ------------------------------------------------------------------ helpers
     @property
+    def _edges(self) -> tuple[Any, ...]:
+        """One edge per input (see ``_link``)."""
+        link = self._link
+        return link if type(link) is tuple else (link,)
+
+    @property
     def needs_input_grad(self) -> tuple[bool, ...]:
         """For each input, whether it needs a gradient (read off the edges)."""
-        edges = self._edges
-        if len(edges) == 1:
-            return _NEED_1 if edges[0] is not None else _NEED_0
+        edges = self._link
+        if type(edges) is not tuple:
+            return _NEED_1 if edges is not None else _NEED_0
         if len(edges) == 2:
             return _NEED_2[edges[0] is not None][edges[1] is not None]
         return tuple([e is not None for e in edges])
@@ -202,10 +211,10 @@ def one_input_result(cls: type[Node], x: Tensor, vals: tuple[Any, ...], out: Any
     node = _new(cls)
     src = x.grad_fn
     if src is None:
-        node._edges = (x,)
+        node._link = x
         node._shape = out.shape
     else:
-        node._edges = (src,)
+        node._link = src
         node._shape = src._shape  # the same tuple: one object fewer per op
     node._seq = _next_seq()
     node._dtype = out.dtype
