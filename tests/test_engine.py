@@ -449,3 +449,18 @@ def test_tanh_gradient_keeps_precision_near_saturation():
     y.backward(tt.tensor([0.7, 0.7, 0.7]))
     want = 0.7 * (1 - y.data.astype(np.float64) ** 2)
     np.testing.assert_allclose(x.grad.data, want, rtol=1e-5)
+
+
+@pytest.mark.parametrize("dtype", [np.float16, np.float32, np.float64])
+@pytest.mark.parametrize("op", ["tanh", "sigmoid"])
+def test_constants_in_backward_rules_give_numpys_bits(op, dtype):
+    # The rules write 1 as a cached 0-d array of the output's dtype (cheaper for NumPy
+    # than a Python 1); the gradient must be bit for bit NumPy's with the Python 1.
+    x = leaf(np.linspace(-9, 9, 37), dtype=dtype)
+    y = getattr(tt, op)(x)
+    g = np.linspace(0.1, 2.0, 37).astype(dtype)
+    y.backward(tt.tensor(g, dtype=dtype))
+    yd = y.data
+    want = g * (1 - yd * yd) if op == "tanh" else g * yd * (1 - yd)
+    assert x.grad.dtype == dtype
+    np.testing.assert_array_equal(x.grad.data, want)

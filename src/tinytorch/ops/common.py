@@ -12,7 +12,7 @@ from tinytorch.autograd.node import Node, one_input_result
 from tinytorch.tensor import Tensor
 
 __all__ = ["Node", "Tensor", "as_tensor", "binary", "broadcast_shapes", "check_dim", "data_of",
-           "grad_mode", "norm_axis", "reduce_args", "result", "scaled", "shape_arg",
+           "grad_mode", "norm_axis", "number", "reduce_args", "result", "scaled", "shape_arg",
            "tangent_sum", "tracked", "unary"]
 
 result = Tensor._from_op
@@ -99,6 +99,17 @@ def binary(fn: Any, node_cls: Any, a: Any, b: Any, scalar_right: Any = None,
 _NUMBERS: dict[Any, dict[Any, tuple[Any]]] = {
     np.dtype(d): {} for d in (np.float16, np.float32, np.float64)
 }
+
+
+def number(c: float | int, dtype: Any) -> Any:
+    """The Python number ``c`` as a read-only 0-d array of a float ``dtype`` (cached),
+    for constants in backward rules: ``1 - y * y`` costs NumPy a conversion of the
+    Python 1 on every call, ``number(1, y.dtype) - y * y`` does not (same bits).
+    Other dtypes get ``c`` back as it is."""
+    numbers = _NUMBERS.get(dtype)
+    if numbers is None:
+        return c
+    return (numbers.get(c) or _wrap_number(c, dtype, numbers))[0]
 
 
 def _wrap_number(c: float | int, dtype: Any, cache: dict[Any, tuple[Any]]) -> tuple[Any]:

@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from tinytorch.ops.common import Node, data_of, result, scaled, tracked, unary
+from tinytorch.ops.common import Node, data_of, number, result, scaled, tracked, unary
 
 # ----------------------------------------------------------------- sign and size
 
@@ -133,7 +133,7 @@ class TanhBackward(Node):
     saves_output = True
 
     def backward(self, g: Any, y: Any) -> Any:
-        return g * (1 - y * y)
+        return g * (number(1, y.dtype) - y * y)
 
     def jvp(self, primals: Any, tangents: Any, out: Any) -> Any:
         return tangents[0] * (1 - out * out)
@@ -154,7 +154,7 @@ class SigmoidBackward(Node):
             self.saves_output = False  # type: ignore[misc]
 
     def backward(self, g: Any, y: Any) -> Any:
-        return g * y * (1 - y)
+        return g * y * (number(1, y.dtype) - y)
 
     def jvp(self, primals: Any, tangents: Any, out: Any) -> Any:
         return tangents[0] * out * (1 - out)
