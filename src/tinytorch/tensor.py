@@ -113,8 +113,7 @@ class Tensor:
         else:
             t.requires_grad = True
             t.grad_fn = node
-            node._shape = data.shape
-            node._dtype = data.dtype
+            node._meta = (data.shape, data.dtype)
             if node.saves_output:
                 vals = node._vals
                 node._vals = vals + (data,) if vals else (data,)
@@ -449,8 +448,7 @@ class Tensor:
             _forward_ad.copy_tangent(result, self)
         if recording:
             node = result.grad_fn
-            node._shape = self.data.shape
-            node._dtype = self.data.dtype
+            node._meta = (self.data.shape, self.data.dtype)
             if node.saves_output:  # the output now lives in self.data
                 node._vals = (*node._vals[:-1], self.data)
             self.grad_fn = node

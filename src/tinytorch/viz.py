@@ -195,7 +195,7 @@ def to_dot(t: Tensor | list[Tensor], params: Any = None, module: Any = None,
         elif r.requires_grad:
             edges.append(f"  {leaf(r)} -> o{i};")
     for n in nodes:
-        label = f"{n.name()}\n{_describe(getattr(n, '_shape', ()), getattr(n, '_dtype', '?'))}"
+        label = f"{n.name()}\n{_describe(*getattr(n, '_meta', ((), '?')))}"
         if show_saved:
             label += f"\nsaved {format_bytes(node_saved_bytes(n))}"
         decl.append(f"  {node_id[id(n)]} [label={_quote(label)}, fillcolor=\"#e8e8e8\"];")

@@ -73,7 +73,7 @@ def _name(node: Any) -> str:
 def _target(edge: Any) -> tuple[tuple[int, ...], Any]:
     """Shape and dtype an edge's gradient must have."""
     if isinstance(edge, Node):
-        return edge._shape, edge._dtype
+        return edge._meta
     return edge.data.shape, edge.data.dtype
 
 
@@ -284,13 +284,14 @@ def _execute(
                         # next, straight away.
                         # (A pending node is on the heap and not newer than itself.)
                         e = node._link  # a tuple unless the node has one input
-                        if (
-                            isinstance(e, Node) and in_grads is not None
-                            and in_grads.shape == e._shape and in_grads.dtype is e._dtype
-                            and (not heap or heap[0][0] > -e._seq)
-                        ):
-                            node, g = e, in_grads
-                            continue
+                        if isinstance(e, Node) and in_grads is not None:
+                            shape, dtype = e._meta
+                            if (
+                                in_grads.shape == shape and in_grads.dtype is dtype
+                                and (not heap or heap[0][0] > -e._seq)
+                            ):
+                                node, g = e, in_grads
+                                continue
                         in_grads = _as_grad_tuple(node, in_grads)
                     elif len(in_grads) != len(node._edges):
                         in_grads = _as_grad_tuple(node, in_grads)
@@ -311,9 +312,9 @@ def _execute(
                         elif e in capture:
                             _put(captured, capture[e], gi)  # type: ignore[arg-type]
                         continue
-                    dt = e._dtype
-                    if gi.shape != e._shape or (gi.dtype is not dt and gi.dtype != dt):
-                        gi = _fit(gi, e._shape, dt, this, e)
+                    shape, dt = e._meta
+                    if gi.shape != shape or (gi.dtype is not dt and gi.dtype != dt):
+                        gi = _fit(gi, shape, dt, this, e)
                     prev = grads.get(e)
                     if prev is not None:
                         grads[e] = prev + gi

@@ -35,7 +35,7 @@ class Node:
 
     # Every node sets these; the rarer attributes below default at class level
     # and land in the instance __dict__ only when used.
-    __slots__ = ("_link", "_vals", "_shape", "_dtype", "_seq", "__dict__", "__weakref__")
+    __slots__ = ("_link", "_vals", "_meta", "_seq", "__dict__", "__weakref__")
 
     # Where the inputs came from: per input, the producing node, the leaf Tensor itself
     # (one that requires grad) or None. A one-input node keeps that edge bare, the others
@@ -80,9 +80,9 @@ class Node:
             ])
         self._vals: tuple[Any, ...] | None = ()
         self._seq = _next_seq()
-        # _shape and _dtype are filled in when the output Tensor is made (Tensor._from_op).
-        self._shape: tuple[int, ...]
-        self._dtype: Any
+        # The output's (shape, dtype), set when the output Tensor is made (Tensor._from_op):
+        # what the gradient arriving here must be.
+        self._meta: tuple[tuple[int, ...], Any]
         if grad_mode.extras:  # anomaly detection or forward-mode AD is on
             _note_special(self, inputs)
 
@@ -204,7 +204,7 @@ def one_input_result(cls: type[Node], x: Tensor, vals: tuple[Any, ...], out: Any
     included, for a node that saves it), written out without ``__init__`` calls: the
     hot path of unary ops and tensor-with-number arithmetic.
 
-    Only for an elementwise op (``out``, an ndarray, has ``x``'s shape) on ``x`` that
+    Only for an elementwise op (``out``, an ndarray, has ``x``'s shape and dtype) on ``x`` that
     requires grad, in plain grad mode (no anomaly detection, forward AD or saved-tensor
     hooks), with a ``cls`` whose ``__init__`` would save nothing else. Sets what
     ``Node.__init__`` and ``_from_op`` set."""
@@ -212,12 +212,11 @@ def one_input_result(cls: type[Node], x: Tensor, vals: tuple[Any, ...], out: Any
     src = x.grad_fn
     if src is None:
         node._link = x
-        node._shape = out.shape
-    else:
+        node._meta = (out.shape, out.dtype)
+    else:  # elementwise: the input node's (shape, dtype), the same tuple
         node._link = src
-        node._shape = src._shape  # the same tuple: one object fewer per op
+        node._meta = src._meta
     node._seq = _next_seq()
-    node._dtype = out.dtype
     node._vals = vals
     t = _new(_Tensor)
     t.data = out

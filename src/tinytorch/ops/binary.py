@@ -142,7 +142,8 @@ class PowBackward(Node):
 
     def backward(self, g: Any, a: Any, b: Any) -> Any:
         need_a, need_b = self.needs_input_grad
-        a, b = _in_dtype(a, self._dtype), _in_dtype(b, self._dtype)
+        dtype = self._meta[1]  # the output's
+        a, b = _in_dtype(a, dtype), _in_dtype(b, dtype)
         ad, bd = data_of(a), data_of(b)
         ga = gb = None
         with np.errstate(divide="ignore", invalid="ignore"):
