@@ -34,15 +34,14 @@ def unbroadcast(grad: Any, shape: tuple[int, ...]) -> Any:
     lead = len(gshape) - len(shape)
     if lead < 0:
         return grad
-    axes = list(range(lead))
-    for i, n in enumerate(shape):
-        if n == 1 and gshape[lead + i] != 1:
-            axes.append(lead + i)
-    if axes:
-        grad = grad.sum(axis=tuple(axes), keepdims=True)
-    if lead:
-        grad = grad.reshape(shape)
-    return grad
+    kept = [lead + i for i, n in enumerate(shape) if n == 1 and gshape[lead + i] != 1]
+    if not kept:
+        if not lead:
+            return grad
+        if shape:  # only leading axes go (a bias): one sum gives a fresh array of shape
+            return grad.sum(axis=tuple(range(lead)))
+    grad = grad.sum(axis=tuple(range(lead)) + tuple(kept), keepdims=True)
+    return grad.reshape(shape) if lead else grad
 
 
 def _fit(grad: Any, shape: tuple[int, ...], dtype: Any, node: Any, edge: Any) -> Any:
