@@ -19,8 +19,7 @@ import numpy as np
 
 # Creation order of nodes: a node's inputs always have smaller numbers than the node,
 # so running nodes from the highest number down is a topological order.
-_next_seq = itertools.count(1).__next__
-_new = object.__new__
+next_seq = itertools.count(1).__next__
 
 
 class Node:
@@ -33,15 +32,16 @@ class Node:
     the forward output as the last saved value.
     """
 
-    # Every node sets these; the rarer attributes below default at class level
-    # and land in the instance __dict__ only when used.
+    # Every node sets these (``Node.__init__`` and ``Tensor._from_op``; the hot path of
+    # elementwise ops, ``ops.common.elementwise``, sets them itself). The rarer attributes
+    # below default at class level and land in the instance __dict__ only when used.
     __slots__ = ("_link", "_vals", "_meta", "_seq", "__dict__", "__weakref__")
 
     # Where the inputs came from: per input, the producing node, the leaf Tensor itself
     # (one that requires grad) or None. A one-input node keeps that edge bare, the others
     # a tuple: one object fewer per op on chains (read them as ``_edges``).
     _link: Any
-    _seq: int  # creation order (see _next_seq)
+    _seq: int  # creation order (see next_seq)
     saves_output: bool = False
     _plain: bool = True  # built by Node.__init__ alone (set per subclass)
     _check: bool = False  # backward needs the engine's careful path: saved Tensors to
@@ -79,7 +79,7 @@ class Node:
                 for t in inputs
             ])
         self._vals: tuple[Any, ...] | None = ()
-        self._seq = _next_seq()
+        self._seq = next_seq()
         # The output's (shape, dtype), set when the output Tensor is made (Tensor._from_op):
         # what the gradient arriving here must be.
         self._meta: tuple[tuple[int, ...], Any]
@@ -197,33 +197,6 @@ class Node:
 _NEED_0 = (False,)
 _NEED_1 = (True,)
 _NEED_2 = (((False, False), (False, True)), ((True, False), (True, True)))
-
-
-def one_input_result(cls: type[Node], x: Tensor, vals: tuple[Any, ...], out: Any) -> Tensor:
-    """``Tensor._from_op(out, cls(x))`` with exactly ``vals`` saved (the output
-    included, for a node that saves it), written out without ``__init__`` calls: the
-    hot path of unary ops and tensor-with-number arithmetic.
-
-    Only for an elementwise op (``out``, an ndarray, has ``x``'s shape and dtype) on ``x`` that
-    requires grad, in plain grad mode (no anomaly detection, forward AD or saved-tensor
-    hooks), with a ``cls`` whose ``__init__`` would save nothing else. Sets what
-    ``Node.__init__`` and ``_from_op`` set."""
-    node = _new(cls)
-    src = x.grad_fn
-    if src is None:
-        node._link = x
-        node._meta = (out.shape, out.dtype)
-    else:  # elementwise: the input node's (shape, dtype), the same tuple
-        node._link = src
-        node._meta = src._meta
-    node._seq = _next_seq()
-    node._vals = vals
-    t = _new(_Tensor)
-    t.data = out
-    t.grad = None
-    t.requires_grad = True
-    t.grad_fn = node
-    return t
 
 
 def output_modified(t: Tensor | None) -> None:

@@ -10,9 +10,9 @@ import numpy as np
 from tinytorch.ops.common import (
     Node,
     Tensor,
-    binary,
     broadcast_shapes,
     data_of,
+    elementwise,
     result,
     scaled,
     tangent_sum,
@@ -54,7 +54,7 @@ def add(a: Any, b: Any) -> Any:
     >>> tt.add(tt.tensor([1.0, 2.0]), 1)
     tensor([2., 3.])
     """
-    return binary(np.add, AddBackward, a, b, AddScalarBackward, AddScalarBackward)
+    return elementwise(np.add, AddBackward, a, b, AddScalarBackward, AddScalarBackward)
 
 
 class SubBackward(Node):
@@ -68,7 +68,7 @@ class SubBackward(Node):
 
 def sub(a: Any, b: Any) -> Any:
     """``a - b``."""
-    return binary(np.subtract, SubBackward, a, b, AddScalarBackward)
+    return elementwise(np.subtract, SubBackward, a, b, AddScalarBackward)
 
 
 # ----------------------------------------------------------------- mul / div
@@ -108,7 +108,7 @@ class MulScalarBackward(MulBackward):
 
 def mul(a: Any, b: Any) -> Any:
     """``a * b``."""
-    return binary(np.multiply, MulBackward, a, b, MulScalarBackward, MulScalarBackward)
+    return elementwise(np.multiply, MulBackward, a, b, MulScalarBackward, MulScalarBackward)
 
 
 class DivBackward(Node):
@@ -129,7 +129,7 @@ class DivBackward(Node):
 
 def div(a: Any, b: Any) -> Any:
     """``a / b``."""
-    return binary(np.true_divide, DivBackward, a, b)
+    return elementwise(np.true_divide, DivBackward, a, b)
 
 
 # ----------------------------------------------------------------- pow
@@ -203,7 +203,7 @@ def pow(a: Any, b: Any) -> Any:  # noqa: A001 - the op table's name
     >>> tt.pow(2, tt.tensor([1.0, 3.0]))
     tensor([2., 8.])
     """
-    return binary(np.power, PowBackward, a, b)
+    return elementwise(np.power, PowBackward, a, b)
 
 
 # ----------------------------------------------------------------- maximum / minimum / where

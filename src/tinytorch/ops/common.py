@@ -8,15 +8,16 @@ from typing import Any
 import numpy as np
 
 from tinytorch.autograd import forward_ad, grad_mode
-from tinytorch.autograd.node import Node, one_input_result
+from tinytorch.autograd.node import Node, next_seq
 from tinytorch.tensor import Tensor
 
-__all__ = ["Node", "Tensor", "as_tensor", "binary", "broadcast_shapes", "check_dim", "data_of",
-           "grad_mode", "norm_axis", "number", "reduce_args", "result", "scaled", "shape_arg",
-           "tangent_sum", "tracked", "unary"]
+__all__ = ["Node", "Tensor", "as_tensor", "broadcast_shapes", "check_dim", "data_of",
+           "elementwise", "grad_mode", "norm_axis", "number", "reduce_args", "result", "scaled",
+           "shape_arg", "tangent_sum", "tracked"]
 
 result = Tensor._from_op
 _ndarray = np.ndarray
+_new = object.__new__
 
 
 def data_of(x: Any) -> Any:
@@ -30,33 +31,40 @@ def data_of(x: Any) -> Any:
     return Tensor(x).data  # lists and nested sequences follow Tensor's dtype rules
 
 
-def unary(fn: Any, node_cls: Any, x: Any) -> Tensor:
-    """Apply array function ``fn`` to ``x``, recording ``node_cls(x)`` when needed."""
-    if isinstance(x, Tensor):
-        out = fn(x.data)
-        if x.requires_grad and grad_mode.enabled:
-            if node_cls._plain and not grad_mode.extras and type(out) is _ndarray:
-                return one_input_result(node_cls, x, (out,) if node_cls.saves_output else (), out)
-            return result(out, node_cls(x))
-        return result(out, node_cls(x) if grad_mode.extras and _has_tangent(x) else None)
-    return result(fn(data_of(x)), None)
+_ONE_INPUT: Any = object()  # ``b`` of elementwise() for an op with one input
 
 
-def binary(fn: Any, node_cls: Any, a: Any, b: Any, scalar_right: Any = None,
-           scalar_left: Any = None) -> Tensor:
-    """Apply ``fn(a, b)`` to the operands' arrays, recording ``node_cls(a, b)`` when
-    needed. This is the hot path of every arithmetic operator.
+def elementwise(fn: Any, node_cls: Any, a: Any, b: Any = _ONE_INPUT, scalar_right: Any = None,
+                scalar_left: Any = None) -> Tensor:
+    """``fn(a)`` for a one-input op, ``fn(a, b)`` for a two-input one, applied to the
+    operands' arrays, recording a ``node_cls`` node when needed: the hot path of every
+    elementwise op and arithmetic operator.
 
     ``scalar_right(tensor, number)`` (and, for commutative ops, ``scalar_left``) is the
     cheaper one-edge node recorded when the other operand is a Python number."""
-    t: Any = None
-    c: Any = None
-    if scalar_right is not None and (type(b) is float or type(b) is int) and isinstance(a, Tensor):
-        t, c, node_cls = a, b, scalar_right
-    elif scalar_left is not None and (type(a) is float or type(a) is int) and isinstance(b, Tensor):
-        t, c, node_cls = b, a, scalar_left  # commutative: fn(b, a) == fn(a, b)
-    if t is not None:  # tensor with a Python number: one edge, the number saved
-        data = t.data
+    saved: tuple[Any, ...]
+    c: Any
+    if b is _ONE_INPUT:
+        if not isinstance(a, Tensor):
+            return result(fn(data_of(a)), None)
+        x = a
+        out = fn(x.data)
+        if not (x.requires_grad and grad_mode.enabled):
+            return result(out, node_cls(x) if grad_mode.extras and _has_tangent(x) else None)
+        if not node_cls._plain or grad_mode.extras or type(out) is not _ndarray:
+            return result(out, node_cls(x))
+        saved = (out,) if node_cls.saves_output else ()
+    else:
+        if scalar_right is not None and (type(b) is float or type(b) is int) and isinstance(
+                a, Tensor):
+            x, c, node_cls = a, b, scalar_right
+        elif scalar_left is not None and (type(a) is float or type(a) is int) and isinstance(
+                b, Tensor):
+            x, c, node_cls = b, a, scalar_left  # commutative: fn(b, a) == fn(a, b)
+        else:
+            return _two_inputs(fn, node_cls, a, b)
+        # a tensor with a Python number: one edge, the number saved
+        data = x.data
         numbers = _NUMBERS.get(data.dtype)
         if numbers is None:  # not a float tensor: NumPy's own rules apply
             saved = (c,)
@@ -64,12 +72,35 @@ def binary(fn: Any, node_cls: Any, a: Any, b: Any, scalar_right: Any = None,
             saved = numbers.get(c) or _wrap_number(c, data.dtype, numbers)
             c = saved[0]
         out = fn(data, c)
-        if t.requires_grad and grad_mode.enabled:
-            if not grad_mode.extras and type(out) is _ndarray:
-                return one_input_result(node_cls, t, saved, out)
-            return result(out, node_cls(t, c))
-        return result(out, node_cls(t, c) if grad_mode.extras and _has_tangent(t) else None)
+        if not (x.requires_grad and grad_mode.enabled):
+            return result(out, node_cls(x, c) if grad_mode.extras and _has_tangent(x) else None)
+        if grad_mode.extras or type(out) is not _ndarray:
+            return result(out, node_cls(x, c))
+    # NOTE: the common case, written out: ``x`` requires grad, grad mode is plain (no
+    # anomaly detection, forward AD or saved-tensor hooks), ``out`` has x's shape and
+    # dtype, and the node saves exactly ``saved``. What Node.__init__ and
+    # Tensor._from_op set, without their calls (one Python call costs about as much as
+    # the NumPy op on a small array).
+    node = _new(node_cls)
+    src = x.grad_fn
+    if src is None:
+        node._link = x
+        node._meta = (out.shape, out.dtype)
+    else:  # the input node's (shape, dtype): the same tuple
+        node._link = src
+        node._meta = src._meta
+    node._seq = next_seq()
+    node._vals = saved
+    t = _new(Tensor)
+    t.data = out
+    t.grad = None
+    t.requires_grad = True
+    t.grad_fn = node
+    return t
 
+
+def _two_inputs(fn: Any, node_cls: Any, a: Any, b: Any) -> Tensor:
+    """``elementwise`` for two operands, at least one of them a Tensor or array."""
     ad: Any
     bd: Any
     if isinstance(a, Tensor):

@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from tinytorch.ops.common import Node, data_of, number, result, scaled, tracked, unary
+from tinytorch.ops.common import Node, data_of, elementwise, number, result, scaled, tracked
 
 # ----------------------------------------------------------------- sign and size
 
@@ -22,7 +22,7 @@ class NegBackward(Node):
 
 def neg(x: Any) -> Any:
     """``-x``."""
-    return unary(np.negative, NegBackward, x)
+    return elementwise(np.negative, NegBackward, x)
 
 
 class AbsBackward(Node):
@@ -39,7 +39,7 @@ class AbsBackward(Node):
 
 def abs(x: Any) -> Any:  # noqa: A001
     """``|x|``; the gradient at 0 is 0."""
-    return unary(np.abs, AbsBackward, x)
+    return elementwise(np.abs, AbsBackward, x)
 
 
 # ----------------------------------------------------------------- exp / log / sqrt
@@ -57,7 +57,7 @@ class ExpBackward(Node):
 
 def exp(x: Any) -> Any:
     """``e**x``."""
-    return unary(np.exp, ExpBackward, x)
+    return elementwise(np.exp, ExpBackward, x)
 
 
 class LogBackward(Node):
@@ -74,7 +74,7 @@ class LogBackward(Node):
 
 def log(x: Any) -> Any:
     """Natural logarithm."""
-    return unary(np.log, LogBackward, x)
+    return elementwise(np.log, LogBackward, x)
 
 
 class SqrtBackward(Node):
@@ -89,7 +89,7 @@ class SqrtBackward(Node):
 
 def sqrt(x: Any) -> Any:
     """Square root."""
-    return unary(np.sqrt, SqrtBackward, x)
+    return elementwise(np.sqrt, SqrtBackward, x)
 
 
 # ----------------------------------------------------------------- trigonometric
@@ -109,7 +109,7 @@ class SinBackward(Node):
 
 def sin(x: Any) -> Any:
     """Sine."""
-    return unary(np.sin, SinBackward, x)
+    return elementwise(np.sin, SinBackward, x)
 
 
 class CosBackward(Node):
@@ -126,7 +126,7 @@ class CosBackward(Node):
 
 def cos(x: Any) -> Any:
     """Cosine."""
-    return unary(np.cos, CosBackward, x)
+    return elementwise(np.cos, CosBackward, x)
 
 
 class TanhBackward(Node):
@@ -141,7 +141,7 @@ class TanhBackward(Node):
 
 def tanh(x: Any) -> Any:
     """Hyperbolic tangent."""
-    return unary(np.tanh, TanhBackward, x)
+    return elementwise(np.tanh, TanhBackward, x)
 
 
 class SigmoidBackward(Node):
@@ -167,7 +167,7 @@ def _sigmoid_array(x: Any) -> Any:
 
 def sigmoid(x: Any) -> Any:
     """Logistic function ``1 / (1 + e**-x)``, computed without overflow."""
-    return unary(_sigmoid_array, SigmoidBackward, x)
+    return elementwise(_sigmoid_array, SigmoidBackward, x)
 
 
 # ----------------------------------------------------------------- erf
