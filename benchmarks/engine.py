@@ -1,10 +1,12 @@
 """Engine overhead benchmark: tinytorch vs hand-written NumPy vs PyTorch.
 
-Each workload runs forward + backward in three ways, in the same process:
+Each workload runs forward + backward in these ways, in the same process:
 
-- **NumPy (hand)**: forward and backward written out by hand with NumPy arrays, the
-  fastest a NumPy-backed engine could possibly be (no graph, no bookkeeping);
+- **NumPy (hand)**: forward and backward written out by hand with NumPy arrays as one
+  naturally writes them (no graph, no bookkeeping): the reference of every ratio;
 - **tinytorch**: the same computation through the autograd engine;
+- for the chains, hand-written NumPy once more with its constants as 0-d arrays (as
+  tinytorch keeps Python numbers), printed under the table as a stricter reference;
 - **PyTorch** (only when ``import torch`` works; tinytorch itself never imports it).
 
 Every time is reported as a ratio to hand-written NumPy. The workloads:
