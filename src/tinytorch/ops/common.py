@@ -100,7 +100,7 @@ def elementwise(fn: Any, node_cls: Any, a: Any, b: Any = _ONE_INPUT, scalar_righ
 
 
 def _two_inputs(fn: Any, node_cls: Any, a: Any, b: Any) -> Tensor:
-    """``elementwise`` for two operands, at least one of them a Tensor or array."""
+    """``elementwise`` for two operands of any kind (Tensors, arrays, numbers, lists)."""
     ad: Any
     bd: Any
     if isinstance(a, Tensor):
