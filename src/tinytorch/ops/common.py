@@ -1,4 +1,5 @@
-"""Shared plumbing for the op families: operand unwrapping and argument checks."""
+"""Shared plumbing for the op families: the elementwise hot path, operand unwrapping
+and argument checks."""
 
 from __future__ import annotations
 
