@@ -99,6 +99,8 @@ def test_nodes_can_be_built_directly_and_applied():
     s = Tensor(1 / (1 + np.exp(-x.data)))
     (gsig,) = SigmoidBackward(x, s).apply(np.ones(2))
     assert np.allclose(gsig, s.data * (1 - s.data))
+    (gsig,) = SigmoidBackward(x, 0.5).apply(np.ones(2))  # the output as a plain number
+    assert np.allclose(gsig, [0.25, 0.25])
 
 
 def test_nodes_carry_saved_tensors_and_next_functions():

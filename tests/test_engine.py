@@ -464,3 +464,41 @@ def test_constants_in_backward_rules_give_numpys_bits(op, dtype):
     want = g * (1 - yd * yd) if op == "tanh" else g * yd * (1 - yd)
     assert x.grad.dtype == dtype
     np.testing.assert_array_equal(x.grad.data, want)
+
+
+def test_node_records_its_own_output_dtype_when_numpy_changes_byte_order():
+    # NumPy ufuncs return native byte order: exp of a big-endian tensor is little-endian,
+    # and the gradients kept along the chain must have the tensors' own dtypes.
+    x = tt.tensor(np.array([0.5, 1.0, 2.0], dtype=">f4"), requires_grad=True)
+    w = tt.exp(x.reshape(3))  # reshape keeps the byte order, exp does not
+    w.retain_grad()
+    z = w * 2.0
+    z.retain_grad()
+    z.sum().backward()
+    assert w.grad.dtype == w.dtype and z.grad.dtype == z.dtype
+    assert w.grad_fn._meta == (w.shape, w.dtype)
+    np.testing.assert_allclose(x.grad.data, 2 * np.exp(x.data.astype(np.float64)), rtol=1e-6)
+
+
+@pytest.mark.parametrize(
+    ("grad_shape", "shape"),
+    [((2, 3), (4,)), ((2, 3), (3, 2)), ((2, 3, 4, 3), (1, 3, 4)), ((3,), (1, 3)), ((6,), (2, 3))],
+)
+def test_unbroadcast_refuses_shapes_that_do_not_broadcast(grad_shape, shape):
+    with pytest.raises(ValueError, match=r"does not broadcast"):
+        tt.autograd.unbroadcast(np.ones(grad_shape), shape)
+
+
+def test_a_gradient_of_the_right_size_but_wrong_shape_is_an_error():
+    class Transposed(tt.autograd.Function):
+        @staticmethod
+        def forward(ctx, t):
+            return t * 1.0
+
+        @staticmethod
+        def backward(ctx, g):
+            return g.T  # (2, 3) for a (3, 2) input: same size, wrong shape
+
+    x = leaf(np.ones((3, 2)))
+    with pytest.raises(RuntimeError, match=r"shape \(2, 3\).*shape \(3, 2\)"):
+        Transposed.apply(x).sum().backward()

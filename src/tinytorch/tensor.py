@@ -113,7 +113,8 @@ class Tensor:
         else:
             t.requires_grad = True
             t.grad_fn = node
-            node._meta = (data.shape, data.dtype)
+            meta = (data.shape, data.dtype)
+            node._meta = _METAS.get(meta) or _shared_meta(meta)
             if node.saves_output:
                 vals = node._vals
                 node._vals = vals + (data,) if vals else (data,)
@@ -448,7 +449,7 @@ class Tensor:
             _forward_ad.copy_tangent(result, self)
         if recording:
             node = result.grad_fn
-            node._meta = (self.data.shape, self.data.dtype)
+            node._meta = _shared_meta((self.data.shape, self.data.dtype))
             if node.saves_output:  # the output now lives in self.data
                 node._vals = (*node._vals[:-1], self.data)
             self.grad_fn = node
@@ -690,6 +691,7 @@ from tinytorch import ops as _ops  # noqa: E402  (ops import Tensor from this mo
 from tinytorch.autograd import engine as _engine  # noqa: E402
 from tinytorch.autograd import forward_ad as _forward_ad  # noqa: E402
 from tinytorch.autograd import grad_mode as _grad_mode  # noqa: E402
-from tinytorch.autograd.node import _RemovableHandle  # noqa: E402
+from tinytorch.autograd.node import _METAS, _RemovableHandle  # noqa: E402
 from tinytorch.autograd.node import finish_special as _finish_special  # noqa: E402
 from tinytorch.autograd.node import output_modified as _output_modified  # noqa: E402
+from tinytorch.autograd.node import shared_meta as _shared_meta  # noqa: E402

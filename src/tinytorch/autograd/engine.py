@@ -24,7 +24,8 @@ _ndarray = np.ndarray
 
 
 def unbroadcast(grad: Any, shape: tuple[int, ...]) -> Any:
-    """Sum ``grad`` (array or Tensor) down to ``shape``, undoing NumPy broadcasting.
+    """Sum ``grad`` (array or Tensor) down to ``shape``, undoing NumPy broadcasting;
+    a ValueError when ``shape`` does not broadcast to ``grad``'s shape.
 
     >>> import numpy as np
     >>> unbroadcast(np.ones((2, 3, 4)), (3, 1)).tolist()
@@ -32,9 +33,15 @@ def unbroadcast(grad: Any, shape: tuple[int, ...]) -> Any:
     """
     gshape = grad.shape
     lead = len(gshape) - len(shape)
-    if lead < 0:
-        return grad
-    kept = [lead + i for i, n in enumerate(shape) if n == 1 and gshape[lead + i] != 1]
+    kept = []  # the size-1 axes of shape that grad has stretched
+    for i, n in enumerate(shape):
+        if lead < 0 or n != gshape[lead + i]:
+            if lead < 0 or n != 1:
+                raise ValueError(
+                    f"unbroadcast: shape {tuple(shape)} does not broadcast to the gradient's "
+                    f"shape {tuple(gshape)}"
+                )
+            kept.append(lead + i)
     if not kept:
         if not lead:
             return grad
@@ -50,12 +57,13 @@ def _fit(grad: Any, shape: tuple[int, ...], dtype: Any, node: Any, edge: Any) ->
     if not hasattr(grad, "shape"):
         grad = np.asarray(grad)
     if grad.shape != shape:
-        grad = unbroadcast(grad, shape)
-        if grad.shape != shape:
+        try:
+            grad = unbroadcast(grad, shape)
+        except ValueError:
             raise RuntimeError(
                 f"{_name(node)}: backward returned a gradient of shape {tuple(grad.shape)} for "
                 f"input {_input_index(node, edge)}, which has shape {shape}"
-            )
+            ) from None
     if grad.dtype != dtype:
         grad = grad.astype(dtype)
     return grad
@@ -127,7 +135,8 @@ def _run_rule(node: Node, grad: Any, create_graph: bool) -> tuple[Any, ...]:
             out = node.backward(grad, *_graph_args(node))
     else:
         out = node.backward(grad, *(vals or ()))
-    if type(out) is not tuple or len(out) != len(node._edges):
+    link = node._link
+    if type(out) is not tuple or len(out) != (len(link) if type(link) is tuple else 1):
         out = _as_grad_tuple(node, out)
     return out
 
@@ -292,12 +301,12 @@ def _execute(
                                 node, g = e, in_grads
                                 continue
                         in_grads = _as_grad_tuple(node, in_grads)
-                    elif len(in_grads) != len(node._edges):
-                        in_grads = _as_grad_tuple(node, in_grads)
                 this, node, handoff = node, None, None
                 edges = this._link
                 if type(edges) is not tuple:
                     edges = (edges,)
+                if len(in_grads) != len(edges):
+                    in_grads = _as_grad_tuple(this, in_grads)  # raises: counts differ
                 for e, gi in zip(edges, in_grads):
                     if gi is None or e is None:
                         continue

@@ -193,6 +193,21 @@ class Node:
         return call_rule(self, np.asarray(grad_output), create_graph=False)
 
 
+# Every (shape, dtype) a node output has had, as the one tuple all such nodes share in
+# ``_meta``: a deep graph then holds no record per node (nor the collector work one costs).
+_METAS: dict[tuple[Any, Any], tuple[Any, Any]] = {}
+
+
+def shared_meta(meta: tuple[Any, Any]) -> tuple[Any, Any]:
+    """The kept tuple equal to ``meta``, a node output's ``(shape, dtype)``."""
+    kept = _METAS.get(meta)
+    if kept is None:
+        if len(_METAS) >= 1024:  # bounded: a program with ever-new shapes starts over
+            _METAS.clear()
+        kept = _METAS[meta] = meta
+    return kept
+
+
 # Shared flag tuples for needs_input_grad: no allocation per call.
 _NEED_0 = (False,)
 _NEED_1 = (True,)

@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 
 from tinytorch.autograd import forward_ad, grad_mode
-from tinytorch.autograd.node import Node, next_seq
+from tinytorch.autograd.node import Node, next_seq, shared_meta
 from tinytorch.tensor import Tensor
 
 __all__ = ["Node", "Tensor", "as_tensor", "broadcast_shapes", "check_dim", "data_of",
@@ -45,6 +45,8 @@ def elementwise(fn: Any, node_cls: Any, a: Any, b: Any = _ONE_INPUT, scalar_righ
     cheaper one-edge node recorded when the other operand is a Python number."""
     saved: tuple[Any, ...]
     c: Any
+    ad: Any
+    bd: Any
     if b is _ONE_INPUT:
         if not isinstance(a, Tensor):
             return result(fn(data_of(a)), None)
@@ -62,8 +64,28 @@ def elementwise(fn: Any, node_cls: Any, a: Any, b: Any = _ONE_INPUT, scalar_righ
         elif scalar_left is not None and (type(a) is float or type(a) is int) and isinstance(
                 b, Tensor):
             x, c, node_cls = b, a, scalar_left  # commutative: fn(b, a) == fn(a, b)
-        else:
-            return _two_inputs(fn, node_cls, a, b)
+        else:  # two operands of any kind (Tensors, arrays, numbers, lists)
+            if isinstance(a, Tensor):
+                ad = a.data
+                need = a.requires_grad
+            else:
+                ad = a if type(a) is float or type(a) is int else data_of(a)
+                need = False
+            if isinstance(b, Tensor):
+                bd = b.data
+                need = need or b.requires_grad
+            else:
+                bd = b if type(b) is float or type(b) is int else data_of(b)
+            try:
+                out = fn(ad, bd)
+            except ValueError:
+                raise ValueError(
+                    f"{fn.__name__}: shapes {np.shape(ad)} and {np.shape(bd)} cannot be "
+                    f"broadcast together (trailing dimensions must be equal or 1)"
+                ) from None
+            if need and grad_mode.enabled:
+                return result(out, node_cls(a, b))
+            return result(out, node_cls(a, b) if grad_mode.extras and _has_tangent(a, b) else None)
         # a tensor with a Python number: one edge, the number saved
         data = x.data
         numbers = _NUMBERS.get(data.dtype)
@@ -78,18 +100,20 @@ def elementwise(fn: Any, node_cls: Any, a: Any, b: Any = _ONE_INPUT, scalar_righ
         if grad_mode.extras or type(out) is not _ndarray:
             return result(out, node_cls(x, c))
     # NOTE: the common case, written out: ``x`` requires grad, grad mode is plain (no
-    # anomaly detection, forward AD or saved-tensor hooks), ``out`` has x's shape and
-    # dtype, and the node saves exactly ``saved``. What Node.__init__ and
-    # Tensor._from_op set, without calling them: each Python call here costs a fifth of
-    # NumPy's op on a small array, and this runs once per recorded op.
+    # anomaly detection, forward AD or saved-tensor hooks), ``out`` has x's shape, and
+    # the node saves exactly ``saved``. What Node.__init__ and Tensor._from_op set,
+    # without calling them: each Python call here costs a fifth of NumPy's op on a small
+    # array, and this runs once per recorded op.
     node = _new(node_cls)
     src = x.grad_fn
     if src is None:
         node._link = x
-        node._meta = (out.shape, out.dtype)
-    else:  # the input node's (shape, dtype): the same tuple
+        node._meta = shared_meta((out.shape, out.dtype))
+    else:
         node._link = src
-        node._meta = src._meta
+        meta = src._meta  # x's (shape, dtype), the same as out's unless NumPy changed the
+        # dtype (a big-endian input gives a native-order output)
+        node._meta = meta if meta[1] is out.dtype else shared_meta((meta[0], out.dtype))
     node._seq = next_seq()
     node._vals = saved
     t = _new(Tensor)
@@ -100,44 +124,21 @@ def elementwise(fn: Any, node_cls: Any, a: Any, b: Any = _ONE_INPUT, scalar_righ
     return t
 
 
-def _two_inputs(fn: Any, node_cls: Any, a: Any, b: Any) -> Tensor:
-    """``elementwise`` for two operands of any kind (Tensors, arrays, numbers, lists)."""
-    ad: Any
-    bd: Any
-    if isinstance(a, Tensor):
-        ad = a.data
-        need = a.requires_grad
-    else:
-        ad = a if type(a) is float or type(a) is int else data_of(a)
-        need = False
-    if isinstance(b, Tensor):
-        bd = b.data
-        need = need or b.requires_grad
-    else:
-        bd = b if type(b) is float or type(b) is int else data_of(b)
-    try:
-        out = fn(ad, bd)
-    except ValueError:
-        raise ValueError(
-            f"{fn.__name__}: shapes {np.shape(ad)} and {np.shape(bd)} cannot be broadcast "
-            f"together (trailing dimensions must be equal or 1)"
-        ) from None
-    if need and grad_mode.enabled:
-        return result(out, node_cls(a, b))
-    return result(out, node_cls(a, b) if grad_mode.extras and _has_tangent(a, b) else None)
-
-
 # Python numbers met in arithmetic with float tensors, as (0-d array,) per dtype.
 _NUMBERS: dict[Any, dict[Any, tuple[Any]]] = {
     np.dtype(d): {} for d in (np.float16, np.float32, np.float64)
 }
 
 
-def number(c: float | int, dtype: Any) -> Any:
-    """The Python number ``c`` as a read-only 0-d array of a float ``dtype`` (cached),
-    for constants in backward rules: ``1 - y * y`` costs NumPy a conversion of the
-    Python 1 on every call, ``number(1, y.dtype) - y * y`` does not (same bits).
-    Other dtypes get ``c`` back as it is."""
+def number(c: float | int, like: Any) -> Any:
+    """The Python number ``c`` as a read-only 0-d array of ``like``'s float dtype
+    (cached), for constants in backward rules: ``1 - y * y`` costs NumPy a conversion of
+    the Python 1 on every call, ``number(1, y) - y * y`` does not (same bits). For any
+    other ``like`` (other dtypes, a Python number) ``c`` comes back as it is."""
+    try:
+        dtype = like.dtype
+    except AttributeError:
+        return c
     numbers = _NUMBERS.get(dtype)
     if numbers is None:
         return c

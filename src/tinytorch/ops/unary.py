@@ -133,7 +133,7 @@ class TanhBackward(Node):
     saves_output = True
 
     def backward(self, g: Any, y: Any) -> Any:
-        return g * (number(1, y.dtype) - y * y)
+        return g * (number(1, y) - y * y)
 
     def jvp(self, primals: Any, tangents: Any, out: Any) -> Any:
         return tangents[0] * (1 - out * out)
@@ -154,7 +154,7 @@ class SigmoidBackward(Node):
             self.saves_output = False  # type: ignore[misc]
 
     def backward(self, g: Any, y: Any) -> Any:
-        return g * y * (number(1, y.dtype) - y)
+        return g * y * (number(1, y) - y)
 
     def jvp(self, primals: Any, tangents: Any, out: Any) -> Any:
         return tangents[0] * out * (1 - out)
