@@ -144,6 +144,27 @@ def test_a_recorded_chain_costs_the_collector_one_object_per_op():
     np.testing.assert_allclose(x.grad.data, 1.0001 ** (n // 2), rtol=1e-3)
 
 
+def test_a_two_input_op_costs_the_collector_its_node_and_edge_pair_only():
+    # tensor + tensor: the node and the tuple of its two edges; the output's
+    # (shape, dtype) record is shared with every node of that shape and dtype.
+    x = leaf(np.ones(4), dtype=np.float32)
+    w = leaf(np.ones(4), dtype=np.float32)
+    n = 2000
+    gc.disable()
+    try:
+        gc.collect()
+        before = len(gc.get_objects())
+        y = x
+        for _ in range(n):
+            y = y + w
+        after = len(gc.get_objects())
+    finally:
+        gc.enable()
+    assert 2 * n <= after - before <= 2 * n + 50
+    y.sum().backward()
+    np.testing.assert_array_equal(w.grad.data, np.full(4, float(n)))
+
+
 def test_graph_is_freed_when_output_is_deleted_without_backward():
     gc.disable()
     try:
