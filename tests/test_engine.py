@@ -122,24 +122,34 @@ def test_saved_arrays_are_freed_by_backward_without_gc():
         gc.enable()
 
 
+def objects_tracked_after(build):
+    """``build()``'s result and how many more objects the garbage collector tracks."""
+    gc.disable()
+    try:
+        gc.collect()
+        before = len(gc.get_objects())
+        out = build()
+        return out, len(gc.get_objects()) - before
+    finally:
+        gc.enable()
+
+
 def test_a_recorded_chain_costs_the_collector_one_object_per_op():
     # Every object the garbage collector tracks is scanned again and again while the
     # graph lives: a chain's node is the only one (its edge and saved number are not
     # wrapped in new containers, the intermediate Tensors are freed).
     x = leaf(np.ones(4), dtype=np.float32)
     n = 3000
-    gc.disable()
-    try:
-        gc.collect()
-        before = len(gc.get_objects())
+
+    def chain():
         y = x
         for _ in range(n // 2):
             y = y * 1.0001
             y = y + 0.001
-        after = len(gc.get_objects())
-    finally:
-        gc.enable()
-    assert n <= after - before <= n + 50
+        return y
+
+    y, made = objects_tracked_after(chain)
+    assert n <= made <= n + 50
     y.sum().backward()
     np.testing.assert_allclose(x.grad.data, 1.0001 ** (n // 2), rtol=1e-3)
 
@@ -150,17 +160,15 @@ def test_a_two_input_op_costs_the_collector_its_node_and_edge_pair_only():
     x = leaf(np.ones(4), dtype=np.float32)
     w = leaf(np.ones(4), dtype=np.float32)
     n = 2000
-    gc.disable()
-    try:
-        gc.collect()
-        before = len(gc.get_objects())
+
+    def chain():
         y = x
         for _ in range(n):
             y = y + w
-        after = len(gc.get_objects())
-    finally:
-        gc.enable()
-    assert 2 * n <= after - before <= 2 * n + 50
+        return y
+
+    y, made = objects_tracked_after(chain)
+    assert 2 * n <= made <= 2 * n + 50
     y.sum().backward()
     np.testing.assert_array_equal(w.grad.data, np.full(4, float(n)))
 

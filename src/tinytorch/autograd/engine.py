@@ -33,15 +33,13 @@ def unbroadcast(grad: Any, shape: tuple[int, ...]) -> Any:
     """
     gshape = grad.shape
     lead = len(gshape) - len(shape)
-    kept = []  # the size-1 axes of shape that grad has stretched
-    for i, n in enumerate(shape):
-        if lead < 0 or n != gshape[lead + i]:
-            if lead < 0 or n != 1:
-                raise ValueError(
-                    f"unbroadcast: shape {tuple(shape)} does not broadcast to the gradient's "
-                    f"shape {tuple(gshape)}"
-                )
-            kept.append(lead + i)
+    # the axes where grad differs from shape: each must be a size-1 axis it stretched
+    kept = [lead + i for i, n in enumerate(shape) if lead >= 0 and n != gshape[lead + i]]
+    if lead < 0 or any(shape[k - lead] != 1 for k in kept):
+        raise ValueError(
+            f"unbroadcast: shape {tuple(shape)} does not broadcast to the gradient's shape "
+            f"{tuple(gshape)}"
+        )
     if not kept:
         if not lead:
             return grad
